@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// The `palisade` command. Subcommands live in their own modules; this file wires them up and
+// turns any failure into one line on stderr and exit code 1.
+import { Command, CommanderError } from 'commander';
+import { serveCommand } from './serve-command.js';
+
+const program = new Command()
+  .name('palisade')
+  .description('Palisade: a secure-by-design OCI registry and supply-chain security platform')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+program.addCommand(serveCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  process.stderr.write(`palisade: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}

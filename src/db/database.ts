@@ -1,0 +1,80 @@
+// Opens the metadata database: SQLite (better-sqlite3, WAL) by default, PostgreSQL for a
+// postgres:// URL. Both go through Kysely and share one schema and one set of migrations.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
+import pg from 'pg';
+import { dialectOf, type Dialect } from './dialect.js';
+import { registryMigration } from './migrations/0001-registry.js';
+import type { Database } from './schema.js';
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** Throws when the database cannot answer a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const int8AsNumber: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+    oid === 20
+      ? (value: string) => Number(value)
+      : (pg.types.getTypeParser(oid, format ?? 'text') as unknown)) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/** `url` is a postgres:// URL, or a SQLite file path (optionally prefixed with sqlite:). */
+export function openDatabase(url: string): DatabaseHandle {
+  const dialect = dialectOf(url);
+  let db: Kysely<Database>;
+  if (dialect === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 10,
+      // int8 columns hold millisecond times and sizes, all well inside 2^53.
+      types: int8AsNumber,
+    });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    const file = url.replace(/^sqlite:(?:\/\/)?/, '');
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const database = new SQLite(file);
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = NORMAL');
+    database.pragma('foreign_keys = ON');
+    database.pragma('busy_timeout = 5000');
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  }
+  return {
+    db,
+    dialect,
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    '0001-registry': registryMigration(dialect),
+  };
+}
+
+/** Brings the schema up to date; safe to run at every start. */
+export async function migrateToLatest(handle: DatabaseHandle): Promise<void> {
+  const migrator = new Migrator({
+    db: handle.db,
+    provider: { getMigrations: () => Promise.resolve(migrations(handle.dialect)) },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(
+      `database migration ${failed} failed: ${error instanceof Error ? error.message : 'unknown error'}`,
+    );
+  }
+}

@@ -1,0 +1,72 @@
+// Table types for Kysely. Times are integer milliseconds since the epoch on both dialects.
+import type { ColumnType } from 'kysely';
+
+export interface RepositoriesTable {
+  name: string;
+  created_at: number;
+}
+
+export interface BlobsTable {
+  digest: string;
+  size: number;
+  created_at: number;
+  /** Refreshed whenever a push links or references the blob; GC's grace period counts from it. */
+  last_used_at: number;
+}
+
+export interface RepositoryBlobsTable {
+  repository: string;
+  digest: string;
+  linked_at: number;
+}
+
+export interface ManifestsTable {
+  repository: string;
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  subject: string | null;
+  size: number;
+  payload: ColumnType<Buffer, Buffer, Buffer>;
+  /** Annotations JSON (for referrers responses), or null. */
+  annotations: string | null;
+  created_at: number;
+  last_used_at: number;
+}
+
+export interface ManifestBlobsTable {
+  repository: string;
+  manifest_digest: string;
+  blob_digest: string;
+}
+
+export interface ManifestChildrenTable {
+  repository: string;
+  parent_digest: string;
+  child_digest: string;
+}
+
+export interface TagsTable {
+  repository: string;
+  name: string;
+  digest: string;
+  updated_at: number;
+}
+
+export interface UploadsTable {
+  id: string;
+  repository: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Database {
+  repositories: RepositoriesTable;
+  blobs: BlobsTable;
+  repository_blobs: RepositoryBlobsTable;
+  manifests: ManifestsTable;
+  manifest_blobs: ManifestBlobsTable;
+  manifest_children: ManifestChildrenTable;
+  tags: TagsTable;
+  uploads: UploadsTable;
+}

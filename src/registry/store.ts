@@ -1,0 +1,335 @@
+// SQL for registry metadata. Every method takes the executor it runs on, so the service decides
+// the transaction boundaries; nothing here builds SQL from strings.
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
+
+export type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface ManifestRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  payload: Buffer;
+  subject: string | null;
+}
+
+export interface NewManifest {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  subject: string | null;
+  annotations: string | null;
+  payload: Buffer;
+  blobDigests: string[];
+  childDigests: string[];
+}
+
+export interface ReferrerRow {
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  size: number;
+  annotations: string | null;
+}
+
+export class RegistryStore {
+  constructor(readonly db: Kysely<Database>) {}
+
+  transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(fn);
+  }
+
+  async ensureRepository(ex: Executor, name: string, now: number): Promise<void> {
+    await ex
+      .insertInto('repositories')
+      .values({ name, created_at: now })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+  }
+
+  async repositoryExists(ex: Executor, name: string): Promise<boolean> {
+    const row = await ex
+      .selectFrom('repositories')
+      .select('name')
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Size of a blob visible in the repository, or undefined. */
+  async linkedBlobSize(ex: Executor, repository: string, digest: string): Promise<number | undefined> {
+    const row = await ex
+      .selectFrom('repository_blobs')
+      .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
+      .select('blobs.size')
+      .where('repository_blobs.repository', '=', repository)
+      .where('repository_blobs.digest', '=', digest)
+      .executeTakeFirst();
+    return row?.size;
+  }
+
+  /** Records a durable blob and makes it visible in the repository, refreshing its GC clock. */
+  async linkBlob(ex: Executor, repository: string, digest: string, size: number, now: number): Promise<void> {
+    await this.ensureRepository(ex, repository, now);
+    await ex
+      .insertInto('blobs')
+      .values({ digest, size, created_at: now, last_used_at: now })
+      .onConflict((oc) => oc.column('digest').doUpdateSet({ last_used_at: now }))
+      .execute();
+    await ex
+      .insertInto('repository_blobs')
+      .values({ repository, digest, linked_at: now })
+      .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ linked_at: now }))
+      .execute();
+  }
+
+  async unlinkBlob(ex: Executor, repository: string, digest: string): Promise<boolean> {
+    const result = await ex
+      .deleteFrom('repository_blobs')
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  /**
+   * Sizes of the given blobs that are linked in the repository; refreshes their GC clock in the
+   * same statement family, which also row-locks them on PostgreSQL against a concurrent collect.
+   */
+  async claimLinkedBlobs(
+    ex: Executor,
+    repository: string,
+    digests: string[],
+    now: number,
+  ): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    if (digests.length === 0) return found;
+    await ex.updateTable('blobs').set({ last_used_at: now }).where('digest', 'in', digests).execute();
+    const rows = await ex
+      .selectFrom('repository_blobs')
+      .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
+      .select(['blobs.digest', 'blobs.size'])
+      .where('repository_blobs.repository', '=', repository)
+      .where('repository_blobs.digest', 'in', digests)
+      .execute();
+    for (const row of rows) found.set(row.digest, row.size);
+    return found;
+  }
+
+  /** Same as claimLinkedBlobs for child manifests of an index. */
+  async claimManifests(
+    ex: Executor,
+    repository: string,
+    digests: string[],
+    now: number,
+  ): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    if (digests.length === 0) return found;
+    await ex
+      .updateTable('manifests')
+      .set({ last_used_at: now })
+      .where('repository', '=', repository)
+      .where('digest', 'in', digests)
+      .execute();
+    const rows = await ex
+      .selectFrom('manifests')
+      .select(['digest', 'size'])
+      .where('repository', '=', repository)
+      .where('digest', 'in', digests)
+      .execute();
+    for (const row of rows) found.set(row.digest, row.size);
+    return found;
+  }
+
+  async putManifest(
+    ex: Executor,
+    manifest: NewManifest,
+    tag: string | undefined,
+    now: number,
+  ): Promise<void> {
+    await this.ensureRepository(ex, manifest.repository, now);
+    const inserted = await ex
+      .insertInto('manifests')
+      .values({
+        repository: manifest.repository,
+        digest: manifest.digest,
+        media_type: manifest.mediaType,
+        artifact_type: manifest.artifactType,
+        subject: manifest.subject,
+        size: manifest.payload.length,
+        payload: manifest.payload,
+        annotations: manifest.annotations,
+        created_at: now,
+        last_used_at: now,
+      })
+      .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
+      .executeTakeFirst();
+    if ((inserted.numInsertedOrUpdatedRows ?? 0n) > 0n) {
+      const blobs = [...new Set(manifest.blobDigests)];
+      if (blobs.length > 0) {
+        await ex
+          .insertInto('manifest_blobs')
+          .values(
+            blobs.map((d) => ({
+              repository: manifest.repository,
+              manifest_digest: manifest.digest,
+              blob_digest: d,
+            })),
+          )
+          .execute();
+      }
+      const children = [...new Set(manifest.childDigests)];
+      if (children.length > 0) {
+        await ex
+          .insertInto('manifest_children')
+          .values(
+            children.map((d) => ({
+              repository: manifest.repository,
+              parent_digest: manifest.digest,
+              child_digest: d,
+            })),
+          )
+          .execute();
+      }
+    } else {
+      await ex
+        .updateTable('manifests')
+        .set({ last_used_at: now })
+        .where('repository', '=', manifest.repository)
+        .where('digest', '=', manifest.digest)
+        .execute();
+    }
+    if (tag !== undefined) {
+      await ex
+        .insertInto('tags')
+        .values({ repository: manifest.repository, name: tag, digest: manifest.digest, updated_at: now })
+        .onConflict((oc) =>
+          oc.columns(['repository', 'name']).doUpdateSet({ digest: manifest.digest, updated_at: now }),
+        )
+        .execute();
+    }
+  }
+
+  async getManifest(ex: Executor, repository: string, digest: string): Promise<ManifestRecord | undefined> {
+    const row = await ex
+      .selectFrom('manifests')
+      .select(['digest', 'media_type', 'size', 'payload', 'subject'])
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async getManifestByTag(ex: Executor, repository: string, tag: string): Promise<ManifestRecord | undefined> {
+    const row = await ex
+      .selectFrom('tags')
+      .innerJoin('manifests', (j) =>
+        j.onRef('manifests.repository', '=', 'tags.repository').onRef('manifests.digest', '=', 'tags.digest'),
+      )
+      .select([
+        'manifests.digest',
+        'manifests.media_type',
+        'manifests.size',
+        'manifests.payload',
+        'manifests.subject',
+      ])
+      .where('tags.repository', '=', repository)
+      .where('tags.name', '=', tag)
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async deleteTag(ex: Executor, repository: string, tag: string): Promise<boolean> {
+    const result = await ex
+      .deleteFrom('tags')
+      .where('repository', '=', repository)
+      .where('name', '=', tag)
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async deleteManifest(ex: Executor, repository: string, digest: string): Promise<boolean> {
+    const result = await ex
+      .deleteFrom('manifests')
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async listTags(
+    ex: Executor,
+    repository: string,
+    limit: number,
+    last: string | undefined,
+  ): Promise<string[]> {
+    let query = ex.selectFrom('tags').select('name').where('repository', '=', repository);
+    if (last !== undefined) query = query.where('name', '>', last);
+    const rows = await query.orderBy('name').limit(limit).execute();
+    return rows.map((r) => r.name);
+  }
+
+  async listRepositories(ex: Executor, limit: number, last: string | undefined): Promise<string[]> {
+    let query = ex.selectFrom('repositories').select('name');
+    if (last !== undefined) query = query.where('name', '>', last);
+    const rows = await query.orderBy('name').limit(limit).execute();
+    return rows.map((r) => r.name);
+  }
+
+  async referrers(ex: Executor, repository: string, subject: string): Promise<ReferrerRow[]> {
+    return ex
+      .selectFrom('manifests')
+      .select(['digest', 'media_type', 'artifact_type', 'size', 'annotations'])
+      .where('repository', '=', repository)
+      .where('subject', '=', subject)
+      .orderBy('created_at')
+      .orderBy('digest')
+      .execute();
+  }
+
+  async createUpload(ex: Executor, id: string, repository: string, now: number): Promise<void> {
+    await ex.insertInto('uploads').values({ id, repository, created_at: now, updated_at: now }).execute();
+  }
+
+  async getUpload(ex: Executor, id: string): Promise<{ repository: string; updated_at: number } | undefined> {
+    return ex
+      .selectFrom('uploads')
+      .select(['repository', 'updated_at'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+  }
+
+  async touchUpload(ex: Executor, id: string, now: number): Promise<void> {
+    await ex.updateTable('uploads').set({ updated_at: now }).where('id', '=', id).execute();
+  }
+
+  async deleteUpload(ex: Executor, id: string): Promise<boolean> {
+    const result = await ex.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async countUploads(ex: Executor): Promise<number> {
+    const row = await ex
+      .selectFrom('uploads')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+}
+
+function toRecord(row: {
+  digest: string;
+  media_type: string;
+  size: number;
+  payload: Buffer;
+  subject: string | null;
+}) {
+  return {
+    digest: row.digest,
+    mediaType: row.media_type,
+    size: row.size,
+    payload: Buffer.from(row.payload),
+    subject: row.subject,
+  };
+}

@@ -1,0 +1,243 @@
+// Composition root: configuration → database and blob store → services → routes. Also owns the
+// process-level concerns every route shares: request ids, logging, security headers, metrics,
+// error translation, health endpoints, background garbage collection and clean shutdown.
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import type { Config } from '../config/schema.js';
+import { migrateToLatest, openDatabase, type DatabaseHandle } from '../db/database.js';
+import { PalisadeError } from '../lib/errors.js';
+import { CAPABILITIES, type Authorizer, type Capability } from '../registry/authorizer.js';
+import { collectGarbage, type GcResult } from '../registry/gc.js';
+import { LoopbackAuthorizer } from '../registry/loopback-authorizer.js';
+import { mountRegistry } from '../registry/routes.js';
+import { RegistryService } from '../registry/service.js';
+import { RegistryStore } from '../registry/store.js';
+import { FsBlobStore } from '../storage/fs/fs-blob-store.js';
+import { createMetrics, type ServerMetrics } from './metrics.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The capability a route needs; routes without one are refused at registration. */
+    capability?: string;
+  }
+}
+
+export interface PalisadeServer {
+  app: FastifyInstance;
+  config: Config;
+  database: DatabaseHandle;
+  registry: RegistryService;
+  metrics: ServerMetrics;
+  /** Starts listening; resolves with the URL. */
+  listen(): Promise<string>;
+  runGc(): Promise<GcResult>;
+  close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  authorizer?: Authorizer;
+  /** A pino destination for tests; defaults to stdout. */
+  logStream?: NodeJS.WritableStream;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+export async function createServer(config: Config, options: ServerOptions = {}): Promise<PalisadeServer> {
+  const dataDir = resolve(config.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const database = openDatabase(config.databaseUrl ?? join(dataDir, 'palisade.db'));
+  try {
+    await migrateToLatest(database);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const blobStore = new FsBlobStore(join(dataDir, 'blobs'));
+  await blobStore.init();
+  const store = new RegistryStore(database.db);
+  const registry = new RegistryService(store, blobStore, {
+    maxBlobBytes: config.registry.maxBlobBytes,
+    maxManifestBytes: config.registry.maxManifestBytes,
+    deleteEnabled: config.registry.deleteEnabled,
+    gcGracePeriodMs: config.registry.gc.gracePeriodSeconds * 1000,
+    maxPageSize: config.registry.maxPageSize,
+  });
+  const metrics = createMetrics(() => store.countUploads(database.db));
+  const authorizer = options.authorizer ?? new LoopbackAuthorizer();
+
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      ...(options.logStream ? { stream: options.logStream } : {}),
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+    },
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    trustProxy: false,
+    bodyLimit: 1024 * 1024,
+    connectionTimeout: 0,
+    requestTimeout: 0,
+    keepAliveTimeout: 65_000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 1024 },
+  });
+
+  // Deny by default: a route that does not say what it needs never gets registered.
+  app.addHook('onRoute', (route) => {
+    const capability = route.config?.capability;
+    if (!capability || (capability !== 'dispatch' && !CAPABILITIES.includes(capability))) {
+      throw new Error(`route ${String(route.method)} ${route.url} declares no known capability`);
+    }
+  });
+
+  // Routes other than the /v2 dispatcher (which authorises per endpoint) are checked here.
+  app.addHook('preHandler', async (request) => {
+    const capability = request.routeOptions.config.capability;
+    if (capability === undefined || capability === 'dispatch' || capability === 'public') return;
+    await authorizer.authorize({ ip: request.ip, requestId: request.id }, capability as Capability);
+  });
+
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('X-Request-Id', request.id);
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('X-Frame-Options', 'DENY');
+    reply.header('Referrer-Policy', 'no-referrer');
+    reply.header('Cross-Origin-Resource-Policy', 'same-origin');
+    done();
+  });
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.registryRoute ?? request.routeOptions.url ?? 'unmatched';
+    const labels = { method: request.method, route, status: String(reply.statusCode) };
+    metrics.requests.inc(labels);
+    metrics.duration.observe(labels, reply.elapsedTime / 1000);
+    done();
+  });
+
+  app.setErrorHandler((error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
+    const body = errorBody(error, request);
+    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ code: body.code, status: body.status }, 'request refused');
+    if (error instanceof PalisadeError) reply.headers(error.headers);
+    if (!request.raw.readableEnded) {
+      // Unread body left on the socket would be parsed as the next request: close instead.
+      reply.header('Connection', 'close');
+      request.raw.resume();
+    }
+    return reply
+      .code(body.status)
+      .header('Content-Type', 'application/json; charset=utf-8')
+      .send({
+        errors: [{ code: body.code, message: body.message, ...(body.detail ? { detail: body.detail } : {}) }],
+      });
+  });
+
+  app.setNotFoundHandler({}, (request, reply) =>
+    reply.code(404).send({
+      errors: [
+        {
+          code: 'PALISADE_NOT_FOUND',
+          message: `no route for ${request.method} ${request.url.split('?')[0]}`,
+        },
+      ],
+    }),
+  );
+
+  app.get('/healthz', { config: { capability: 'public' } }, () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { capability: 'public' } }, async (_request, reply) => {
+    const checks: Record<string, string> = {};
+    await database.ping().then(
+      () => (checks.database = 'ok'),
+      () => (checks.database = 'unreachable'),
+    );
+    await blobStore.ping().then(
+      () => (checks.storage = 'ok'),
+      () => (checks.storage = 'unreachable'),
+    );
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+  });
+  app.get('/metrics', { config: { capability: 'metrics:read' } }, async (_request, reply) => {
+    return reply.header('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  mountRegistry(app, { service: registry, authorizer, metrics });
+
+  let gcRunning: Promise<GcResult> | undefined;
+  const runGc = () => {
+    gcRunning ??= collectGarbage(registry, {
+      gracePeriodMs: config.registry.gc.gracePeriodSeconds * 1000,
+      uploadExpiryMs: config.registry.gc.uploadExpirySeconds * 1000,
+      deleteUntagged: config.registry.gc.deleteUntagged,
+    })
+      .then((result) => {
+        app.log.info({ gc: result }, 'garbage collection finished');
+        return result;
+      })
+      .finally(() => (gcRunning = undefined));
+    return gcRunning;
+  };
+  let gcTimer: NodeJS.Timeout | undefined;
+
+  return {
+    app,
+    config,
+    database,
+    registry,
+    metrics,
+    async listen() {
+      const url = await app.listen({ host: config.host, port: config.port });
+      if (config.registry.gc.enabled) {
+        gcTimer = setInterval(
+          () => void runGc().catch(() => undefined),
+          config.registry.gc.intervalSeconds * 1000,
+        );
+        gcTimer.unref();
+      }
+      return url;
+    },
+    runGc,
+    async close() {
+      if (gcTimer) clearInterval(gcTimer);
+      await app.close();
+      await gcRunning?.catch(() => undefined);
+      await database.close();
+    },
+  };
+}
+
+interface ErrorBody {
+  status: number;
+  code: string;
+  message: string;
+  detail?: unknown;
+}
+
+function errorBody(error: FastifyError | Error, request: FastifyRequest): ErrorBody {
+  if (error instanceof PalisadeError) {
+    return { status: error.status, code: error.code, message: error.message, detail: error.detail };
+  }
+  const fastifyError = error as FastifyError;
+  const status = fastifyError.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    if (status === 413) return { status, code: 'SIZE_INVALID', message: 'request body too large' };
+    if (status === 415)
+      return { status, code: 'PALISADE_UNSUPPORTED_MEDIA_TYPE', message: 'unsupported Content-Type' };
+    return { status, code: 'PALISADE_BAD_REQUEST', message: 'malformed request' };
+  }
+  return {
+    status: 500,
+    code: 'PALISADE_INTERNAL',
+    message: `internal error; the server log has details under request id ${request.id}`,
+  };
+}
