@@ -116,7 +116,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
         if (artifactType !== undefined) call.reply.header('OCI-Filters-Applied', 'artifactType');
         await call.reply
           .header('Content-Type', 'application/vnd.oci.image.index.v1+json')
-          .send(JSON.stringify(index));
+          .send(Buffer.from(JSON.stringify(index)));
       },
     },
     {

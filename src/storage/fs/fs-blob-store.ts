@@ -71,8 +71,7 @@ export class FsBlobStore implements BlobStore {
   async read(digest: string, range?: ByteRange): Promise<Readable> {
     // Open first so a missing blob fails here, not half-way through a response.
     const handle = await open(this.#blobPath(digest), 'r');
-    return createReadStream('', {
-      fd: handle.fd,
+    return handle.createReadStream({
       autoClose: true,
       highWaterMark: 1024 * 1024,
       ...(range ? { start: range.start, end: range.end } : {}),
