@@ -92,13 +92,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     routerOptions: { maxParamLength: 1024 },
   });
 
-  // Deny by default: a route that does not say what it needs never gets registered.
-  app.addHook('onRoute', (route) => {
-    const capability = route.config?.capability;
-    if (!capability || (capability !== 'dispatch' && !CAPABILITIES.includes(capability))) {
-      throw new Error(`route ${String(route.method)} ${route.url} declares no known capability`);
-    }
-  });
+  installCapabilityGuard(app);
 
   // Routes other than the /v2 dispatcher (which authorises per endpoint) are checked here.
   app.addHook('preHandler', async (request) => {
@@ -214,6 +208,16 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       await database.close();
     },
   };
+}
+
+/** Deny by default: a route that does not say what it needs never gets registered. */
+export function installCapabilityGuard(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    const capability = route.config?.capability;
+    if (!capability || (capability !== 'dispatch' && !CAPABILITIES.includes(capability))) {
+      throw new Error(`route ${String(route.method)} ${route.url} declares no known capability`);
+    }
+  });
 }
 
 interface ErrorBody {

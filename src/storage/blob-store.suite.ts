@@ -1,0 +1,179 @@
+// The shared test suite every BlobStore implementation runs (like Distribution's storage driver
+// suite): streams in and out, ranges, digest verification, upload sessions, rollback, listing.
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { digestOf } from '../lib/digest.js';
+import {
+  AppendSizeError,
+  DigestMismatchError,
+  OffsetMismatchError,
+  UploadNotFoundError,
+  type BlobStore,
+} from './blob-store.js';
+
+export interface BlobStoreFactory {
+  create(): Promise<BlobStore>;
+  dispose(): Promise<void>;
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+function chunked(data: Buffer, size: number): Readable {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
+  return Readable.from(parts);
+}
+
+export function blobStoreSuite(name: string, factory: BlobStoreFactory): void {
+  describe(`BlobStore suite: ${name}`, () => {
+    let store: BlobStore;
+    beforeEach(async () => {
+      store = await factory.create();
+    });
+    afterEach(async () => factory.dispose());
+
+    async function put(data: Buffer, id = `u-${randomBytes(6).toString('hex')}`): Promise<string> {
+      await store.createUpload(id);
+      await store.append(id, 0, chunked(data, 4096));
+      return (await store.commit(id, digestOf(data))).digest;
+    }
+
+    it('stores a blob through an upload and streams it back, whole and by range', async () => {
+      const data = randomBytes(100_000);
+      const digest = await put(data);
+      expect(await store.stat(digest)).toEqual({ digest, size: data.length });
+      expect((await readAll(await store.read(digest))).equals(data)).toBe(true);
+      const part = await readAll(await store.read(digest, { start: 10, end: 99 }));
+      expect(part.equals(data.subarray(10, 100))).toBe(true);
+    });
+
+    it('stores an empty blob', async () => {
+      const digest = await put(Buffer.alloc(0));
+      expect(await store.stat(digest)).toEqual({ digest, size: 0 });
+    });
+
+    it('appends in several requests and verifies the digest over all of them', async () => {
+      const data = randomBytes(50_000);
+      await store.createUpload('multi');
+      expect(await store.append('multi', 0, chunked(data.subarray(0, 20_000), 1000))).toBe(20_000);
+      expect(await store.uploadSize('multi')).toBe(20_000);
+      await expect(store.append('multi', 10, chunked(data.subarray(20_000), 1000))).rejects.toBeInstanceOf(
+        OffsetMismatchError,
+      );
+      expect(await store.append('multi', 20_000, chunked(data.subarray(20_000), 1000))).toBe(50_000);
+      const info = await store.commit('multi', digestOf(data));
+      expect(info.size).toBe(50_000);
+      expect(await store.uploadSize('multi')).toBeUndefined();
+    });
+
+    it('verifies sha512 digests too', async () => {
+      const data = randomBytes(3000);
+      await store.createUpload('s512');
+      await store.append('s512', 0, Readable.from([data]));
+      const digest = digestOf(data, 'sha512');
+      expect((await store.commit('s512', digest)).digest).toBe(digest);
+      expect((await readAll(await store.read(digest))).equals(data)).toBe(true);
+    });
+
+    it('refuses a commit whose content does not match, storing nothing and keeping the upload', async () => {
+      const data = randomBytes(1000);
+      const wrong = digestOf(Buffer.from('not it'));
+      await store.createUpload('bad');
+      await store.append('bad', 0, Readable.from([data]));
+      await expect(store.commit('bad', wrong)).rejects.toBeInstanceOf(DigestMismatchError);
+      expect(await store.stat(wrong)).toBeUndefined();
+      expect(await store.uploadSize('bad')).toBe(1000);
+      expect((await store.commit('bad', digestOf(data))).size).toBe(1000);
+    });
+
+    it('rolls an append back when it exceeds its limit, its declared length, or its stream fails', async () => {
+      await store.createUpload('rb');
+      await store.append('rb', 0, Readable.from([randomBytes(100)]));
+      await expect(
+        store.append('rb', 100, Readable.from([randomBytes(50)]), { maxBytes: 10 }),
+      ).rejects.toBeInstanceOf(AppendSizeError);
+      expect(await store.uploadSize('rb')).toBe(100);
+      await expect(
+        store.append('rb', 100, Readable.from([randomBytes(50)]), { expectedBytes: 60 }),
+      ).rejects.toBeInstanceOf(AppendSizeError);
+      expect(await store.uploadSize('rb')).toBe(100);
+      const failing = new Readable({
+        read() {
+          this.push(randomBytes(10));
+          this.destroy(new Error('reset'));
+        },
+      });
+      await expect(store.append('rb', 100, failing)).rejects.toThrow();
+      expect(await store.uploadSize('rb')).toBe(100);
+    });
+
+    it('still verifies correctly after a rolled-back append (hash state restored)', async () => {
+      const data = randomBytes(200);
+      await store.createUpload('restore');
+      await store.append('restore', 0, Readable.from([data.subarray(0, 100)]));
+      await expect(
+        store.append('restore', 100, Readable.from([randomBytes(30)]), { expectedBytes: 40 }),
+      ).rejects.toBeInstanceOf(AppendSizeError);
+      await store.append('restore', 100, Readable.from([data.subarray(100)]));
+      expect((await store.commit('restore', digestOf(data))).size).toBe(200);
+    });
+
+    it('reports unknown uploads and refuses ids that could escape the store', async () => {
+      expect(await store.uploadSize('nope')).toBeUndefined();
+      await expect(store.append('nope', 0, Readable.from([Buffer.from('x')]))).rejects.toBeInstanceOf(
+        UploadNotFoundError,
+      );
+      await expect(store.commit('nope', digestOf(Buffer.from('x')))).rejects.toBeInstanceOf(
+        UploadNotFoundError,
+      );
+      expect(await store.uploadSize('../../etc')).toBeUndefined();
+      await expect(store.createUpload('../escape')).rejects.toBeInstanceOf(UploadNotFoundError);
+      expect(await store.abort('nope')).toBe(false);
+    });
+
+    it('aborts uploads and deletes blobs', async () => {
+      await store.createUpload('gone');
+      expect(await store.abort('gone')).toBe(true);
+      expect(await store.uploadSize('gone')).toBeUndefined();
+      const digest = await put(randomBytes(10));
+      expect(await store.delete(digest)).toBe(true);
+      expect(await store.delete(digest)).toBe(false);
+      expect(await store.stat(digest)).toBeUndefined();
+      await expect(store.read(digest)).rejects.toThrow();
+    });
+
+    it('lists blobs and uploads with their modification times', async () => {
+      const a = await put(randomBytes(10));
+      const b = await put(randomBytes(10));
+      await store.createUpload('listed');
+      const blobs = await collect(store.list());
+      expect(blobs.map((i) => i.key).sort()).toEqual([a, b].sort());
+      for (const item of blobs) expect(Date.now() - item.modifiedAt.getTime()).toBeLessThan(60_000);
+      const uploads = await collect(store.listUploads());
+      expect(uploads.map((u) => u.key)).toEqual(['listed']);
+    });
+
+    it('commits the same content twice without harm (idempotent)', async () => {
+      const data = randomBytes(500);
+      const first = await put(data);
+      const second = await put(data);
+      expect(second).toBe(first);
+      expect((await readAll(await store.read(first))).equals(data)).toBe(true);
+    });
+
+    it('answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
