@@ -3,7 +3,15 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type Migration,
+  type SqliteDialectConfig,
+} from 'kysely';
 import pg from 'pg';
 import { dialectOf, type Dialect } from './dialect.js';
 import { registryMigration } from './migrations/0001-registry.js';
@@ -44,7 +52,7 @@ export function openDatabase(url: string): DatabaseHandle {
     database.pragma('synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   }
   return {
     db,
@@ -54,6 +62,28 @@ export function openDatabase(url: string): DatabaseHandle {
     },
     async close() {
       await db.destroy();
+    },
+  };
+}
+
+/**
+ * Kysely prepares every query afresh; on SQLite that is most of a point lookup's cost. Queries
+ * are parameterised, so their text repeats: keep the prepared statements (bounded, LRU-ish).
+ */
+function withStatementCache(database: SQLite.Database, limit = 500): SqliteDialectConfig['database'] {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(text: string) {
+      let statement = cache.get(text);
+      if (statement) {
+        cache.delete(text);
+      } else {
+        statement = database.prepare(text);
+        if (cache.size >= limit) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(text, statement);
+      return statement;
     },
   };
 }
