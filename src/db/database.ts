@@ -96,9 +96,16 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
 
 /** Brings the schema up to date; safe to run at every start. */
 export async function migrateToLatest(handle: DatabaseHandle): Promise<void> {
+  // Kysely looks for its bookkeeping tables across every schema it can see; on PostgreSQL pin
+  // them to the connection's own schema so another schema's tables are never mistaken for ours.
+  const schema =
+    handle.dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(handle.db)).rows[0]?.schema
+      : undefined;
   const migrator = new Migrator({
     db: handle.db,
     provider: { getMigrations: () => Promise.resolve(migrations(handle.dialect)) },
+    ...(schema ? { migrationTableSchema: schema } : {}),
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
