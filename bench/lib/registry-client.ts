@@ -1,0 +1,297 @@
+// The one client the registry benchmark drives every registry with, so that Palisade and
+// Distribution see the same requests (and the same big blobs): blob pushes (monolithic and chunked), blob
+// pulls, small image pushes and a manifest GET load test. Uses Node's global fetch (undici,
+// keep-alive by default) with streamed request bodies, and autocannon for the load test.
+import { createHash, randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import autocannon from 'autocannon';
+import type { BlobSource } from './blob-source.js';
+
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+const OCTET_STREAM = 'application/octet-stream';
+
+export interface TransferResult {
+  bytes: number;
+  seconds: number;
+  /** Decimal megabytes (10^6 bytes) per second. */
+  mbPerSecond: number;
+}
+
+export interface SmallImagesResult {
+  images: number;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+export interface ManifestLoadResult {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+export interface PushedImage {
+  repository: string;
+  tag: string;
+  manifestDigest: string;
+}
+
+function sha256(data: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+function transfer(bytes: number, startedAt: number): TransferResult {
+  const seconds = (performance.now() - startedAt) / 1000;
+  return { bytes, seconds, mbPerSecond: bytes / 1e6 / seconds };
+}
+
+/** Reads (and so frees the connection of) a response, failing with its body when the status is wrong. */
+async function expectStatus(response: Response, expected: number, what: string): Promise<void> {
+  if (response.status === expected) {
+    await response.arrayBuffer();
+    return;
+  }
+  const body = await response.text().catch((error: unknown) => `<body unreadable: ${String(error)}>`);
+  throw new Error(`${what}: expected HTTP ${expected}, got ${response.status}: ${body.slice(0, 500)}`);
+}
+
+export class RegistryClient {
+  readonly baseUrl: string;
+
+  constructor(baseUrl: string) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  }
+
+  private url(path: string): string {
+    return `${this.baseUrl}${path}`;
+  }
+
+  private location(response: Response, what: string): URL {
+    const location = response.headers.get('location');
+    if (!location) throw new Error(`${what}: HTTP ${response.status} without a Location header`);
+    return new URL(location, `${this.baseUrl}/`);
+  }
+
+  /** GET /v2/ and return its status (200 once the registry is up and lets us in). */
+  async ping(): Promise<number> {
+    const response = await fetch(this.url('/v2/'));
+    await response.arrayBuffer();
+    return response.status;
+  }
+
+  /** POST /v2/<repo>/blobs/uploads/ and return the upload session URL. */
+  private async startUpload(repository: string): Promise<URL> {
+    const what = `POST /v2/${repository}/blobs/uploads/`;
+    const response = await fetch(this.url(`/v2/${repository}/blobs/uploads/`), {
+      method: 'POST',
+      headers: { 'content-length': '0' },
+    });
+    const location = this.location(response, what);
+    await expectStatus(response, 202, what);
+    return location;
+  }
+
+  private async finishUpload(
+    location: URL,
+    digest: string,
+    body: { stream: Readable; length: number } | Uint8Array | undefined,
+  ): Promise<void> {
+    const url = new URL(location);
+    url.searchParams.set('digest', digest);
+    const what = `PUT ${url.pathname}?digest=${digest}`;
+    let init: RequestInit;
+    if (body === undefined) {
+      init = { method: 'PUT', headers: { 'content-length': '0' } };
+    } else if (body instanceof Uint8Array) {
+      init = { method: 'PUT', headers: { 'content-type': OCTET_STREAM }, body };
+    } else {
+      init = {
+        method: 'PUT',
+        headers: { 'content-type': OCTET_STREAM, 'content-length': String(body.length) },
+        body: body.stream,
+        duplex: 'half',
+      };
+    }
+    const response = await fetch(url, init);
+    const returned = response.headers.get('docker-content-digest');
+    await expectStatus(response, 201, what);
+    if (returned !== null && returned !== digest) {
+      throw new Error(`${what}: registry answered with digest ${returned}`);
+    }
+  }
+
+  /** Workload a: POST, then one PUT ?digest= streaming the whole blob. */
+  async pushMonolithic(repository: string, blob: BlobSource): Promise<TransferResult> {
+    const digest = blob.digest(); // outside the timed section (cached after the first call)
+    const startedAt = performance.now();
+    const location = await this.startUpload(repository);
+    await this.finishUpload(location, digest, { stream: blob.stream(), length: blob.size });
+    return transfer(blob.size, startedAt);
+  }
+
+  /** Workload b: POST, one PATCH per chunk (following Location each time), then PUT ?digest= with no body. */
+  async pushChunked(repository: string, blob: BlobSource, chunkSize: number): Promise<TransferResult> {
+    const digest = blob.digest();
+    const startedAt = performance.now();
+    let location = await this.startUpload(repository);
+    for (let start = 0; start < blob.size; start += chunkSize) {
+      const end = Math.min(blob.size, start + chunkSize);
+      const what = `PATCH ${location.pathname} (${start}-${end - 1})`;
+      const response = await fetch(location, {
+        method: 'PATCH',
+        headers: {
+          'content-type': OCTET_STREAM,
+          'content-range': `${start}-${end - 1}`,
+          'content-length': String(end - start),
+        },
+        body: blob.stream(start, end),
+        duplex: 'half',
+      });
+      const next = response.status === 202 ? this.location(response, what) : location;
+      await expectStatus(response, 202, what);
+      location = next;
+    }
+    await this.finishUpload(location, digest, undefined);
+    return transfer(blob.size, startedAt);
+  }
+
+  /** Workload c: GET the blob, consuming the stream and checking its length and sha256. */
+  async pullBlob(repository: string, digest: string, expectedSize: number): Promise<TransferResult> {
+    const what = `GET /v2/${repository}/blobs/${digest}`;
+    const startedAt = performance.now();
+    const response = await fetch(this.url(`/v2/${repository}/blobs/${digest}`));
+    if (response.status !== 200 || response.body === null) {
+      await expectStatus(response, 200, what);
+      throw new Error(`${what}: no body`);
+    }
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const body: AsyncIterable<Uint8Array> = response.body;
+    for await (const chunk of body) {
+      hash.update(chunk);
+      bytes += chunk.byteLength;
+    }
+    const result = transfer(bytes, startedAt);
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (bytes !== expectedSize) throw new Error(`${what}: got ${bytes} bytes, expected ${expectedSize}`);
+    if (actual !== digest) throw new Error(`${what}: content has digest ${actual}`);
+    return result;
+  }
+
+  /** Monolithic upload (POST then PUT) of a small in-memory blob; returns its descriptor. */
+  private async pushSmallBlob(
+    repository: string,
+    data: Uint8Array,
+  ): Promise<{ digest: string; size: number }> {
+    const digest = sha256(data);
+    const location = await this.startUpload(repository);
+    await this.finishUpload(location, digest, data);
+    return { digest, size: data.byteLength };
+  }
+
+  /** One small image: a unique JSON config, one ~1 KiB random layer, and an OCI manifest under `tag`. */
+  async pushSmallImage(repository: string, tag: string, layerBytes = 1024): Promise<PushedImage> {
+    const layerData = randomBytes(layerBytes);
+    const layer = await this.pushSmallBlob(repository, layerData);
+    const configData = Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        created: new Date().toISOString(),
+        config: { Labels: { 'bench.tag': tag, 'bench.nonce': randomBytes(8).toString('hex') } },
+        rootfs: { type: 'layers', diff_ids: [layer.digest] },
+      }),
+    );
+    const config = await this.pushSmallBlob(repository, configData);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: OCI_CONFIG, ...config },
+        layers: [{ mediaType: OCI_LAYER, ...layer }],
+      }),
+    );
+    const manifestDigest = sha256(manifest);
+    const what = `PUT /v2/${repository}/manifests/${tag}`;
+    const response = await fetch(this.url(`/v2/${repository}/manifests/${tag}`), {
+      method: 'PUT',
+      headers: { 'content-type': OCI_MANIFEST },
+      body: manifest,
+    });
+    const returned = response.headers.get('docker-content-digest');
+    await expectStatus(response, 201, what);
+    if (returned !== null && returned !== manifestDigest) {
+      throw new Error(`${what}: registry answered with digest ${returned}, expected ${manifestDigest}`);
+    }
+    return { repository, tag, manifestDigest };
+  }
+
+  /** Workload d: `count` small image pushes, `concurrency` at a time. */
+  async pushSmallImages(
+    repository: string,
+    count: number,
+    concurrency: number,
+    tagPrefix: string,
+  ): Promise<SmallImagesResult> {
+    const startedAt = performance.now();
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (!failed && next < count) {
+        const index = next++;
+        try {
+          await this.pushSmallImage(repository, `${tagPrefix}${index}`);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+    const seconds = (performance.now() - startedAt) / 1000;
+    return { images: count, seconds, imagesPerSecond: count / seconds };
+  }
+
+  /** GET a manifest once and check that it is the one that was pushed (before load-testing it). */
+  async checkManifest(image: PushedImage): Promise<void> {
+    const what = `GET /v2/${image.repository}/manifests/${image.tag}`;
+    const response = await fetch(this.url(`/v2/${image.repository}/manifests/${image.tag}`), {
+      headers: { accept: OCI_MANIFEST },
+    });
+    if (response.status !== 200) await expectStatus(response, 200, what);
+    const body = new Uint8Array(await response.arrayBuffer());
+    const contentType = response.headers.get('content-type') ?? '';
+    if (!contentType.startsWith(OCI_MANIFEST)) throw new Error(`${what}: Content-Type ${contentType}`);
+    if (sha256(body) !== image.manifestDigest) throw new Error(`${what}: not the manifest that was pushed`);
+  }
+
+  /** Workload e: autocannon GETs of one manifest by tag. */
+  async loadManifest(
+    image: PushedImage,
+    connections: number,
+    durationSeconds: number,
+  ): Promise<ManifestLoadResult> {
+    const result = await autocannon({
+      url: this.url(`/v2/${image.repository}/manifests/${image.tag}`),
+      method: 'GET',
+      connections,
+      duration: durationSeconds,
+      headers: { accept: OCI_MANIFEST },
+    });
+    return {
+      requestsPerSecond: result.requests.total / result.duration,
+      p50Ms: result.latency.p50,
+      p99Ms: result.latency.p99,
+      requests: result.requests.total,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      timeouts: result.timeouts,
+    };
+  }
+}

@@ -1,0 +1,444 @@
+// Palisade vs CNCF Distribution: starts both registries side by side on loopback, each with a fresh
+// temp data dir, drives them with the same client workload for several rounds (alternating which
+// goes first), and prints the medians, the Palisade/Distribution ratios and the targets they are
+// held to. Run `npx tsx bench/registry.bench.ts --help` for the options.
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BlobSource } from './lib/blob-source.js';
+import { readPeakRssBytes, withRssSampling } from './lib/proc-memory.js';
+import { RegistryClient, type PushedImage } from './lib/registry-client.js';
+import {
+  DISTRIBUTION_BINARY,
+  startDistribution,
+  startPalisade,
+  type RunningServer,
+} from './lib/registry-servers.js';
+import {
+  REGISTRIES,
+  REGISTRY_TITLES,
+  compare,
+  machineInfo,
+  machineLine,
+  markdownTable,
+  summarize,
+  type RegistryName,
+  type RoundFigures,
+  type Summary,
+} from './lib/report.js';
+
+const MiB = 1024 * 1024;
+const CHUNK_SIZE = 16 * MiB;
+const SMALL_IMAGE_CONCURRENCY = 8;
+const MANIFEST_CONNECTIONS = 64;
+const BLOB_REPOSITORY = 'bench/blob';
+const SMALL_REPOSITORY = 'bench/small';
+const MANIFEST_REPOSITORY = 'bench/manifest';
+
+const USAGE = `Usage: npx tsx bench/registry.bench.ts [options]
+
+Runs the same client workload against Palisade and CNCF Distribution (Debian's docker-registry),
+both on 127.0.0.1 with fresh temp data dirs, and prints a Markdown table of the medians over the
+rounds with the Palisade/Distribution ratio and the target for each figure.
+
+Workloads, per round and registry (the order of the registries alternates between rounds):
+  a. monolithic push of one --blob-mib blob (POST, then PUT ?digest= with the streamed body)
+  b. chunked push of another blob that size, ${CHUNK_SIZE / MiB} MiB PATCHes, then PUT ?digest=
+  c. pull of the blob from (a), verifying its sha256
+  d. --small-images small image pushes (config + ~1 KiB layer + OCI manifest), ${SMALL_IMAGE_CONCURRENCY} concurrent
+  e. manifest GET by tag with autocannon, ${MANIFEST_CONNECTIONS} connections, for --duration seconds
+The server's RSS is sampled every 100 ms during (a), (b) and (c); the peak is reported.
+
+Options:
+  --rounds N          rounds per registry (default 3); the median is reported (peak RSS: the max)
+  --blob-mib N        size of the big blobs in MiB (default 1024)
+  --small-images N    small images pushed per round (default 1000)
+  --duration S        seconds of manifest GET load per round (default 10)
+  --only NAME         run one registry only: palisade or distribution
+  --palisade-cmd CMD  run CMD instead of "node --import tsx src/cli/palisade.ts" (from the repo
+                      root); "serve --host 127.0.0.1 --port P --data-dir D" is appended unless CMD
+                      contains {port}, in which case {host}, {port} and {dataDir} are substituted
+  --json              print the raw figures as JSON instead of the table
+  -h, --help          show this help
+
+Progress goes to stderr. Distribution needs ${DISTRIBUTION_BINARY} (apt-get install docker-registry).`;
+
+interface Options {
+  rounds: number;
+  blobBytes: number;
+  smallImages: number;
+  durationSeconds: number;
+  registries: RegistryName[];
+  palisadeCommand: string | undefined;
+  json: boolean;
+}
+
+class UsageError extends Error {}
+
+function positiveInteger(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 1)
+    throw new UsageError(`--${name} must be a positive integer`);
+  return number;
+}
+
+function parseOptions(argv: string[]): Options | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        rounds: { type: 'string' },
+        'blob-mib': { type: 'string' },
+        'small-images': { type: 'string' },
+        duration: { type: 'string' },
+        only: { type: 'string' },
+        'palisade-cmd': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help) return 'help';
+  const only = values.only;
+  if (only !== undefined && !REGISTRIES.includes(only as RegistryName)) {
+    throw new UsageError(`--only must be one of: ${REGISTRIES.join(', ')}`);
+  }
+  return {
+    rounds: positiveInteger('rounds', values.rounds, 3),
+    blobBytes: positiveInteger('blob-mib', values['blob-mib'], 1024) * MiB,
+    smallImages: positiveInteger('small-images', values['small-images'], 1000),
+    durationSeconds: positiveInteger('duration', values.duration, 10),
+    registries: only === undefined ? [...REGISTRIES] : [only as RegistryName],
+    palisadeCommand: values['palisade-cmd'],
+    json: values.json,
+  };
+}
+
+function progress(message: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
+}
+
+function mb(bytes: number | undefined): number | undefined {
+  return bytes === undefined ? undefined : bytes / 1e6;
+}
+
+/** Everything that must be undone on the way out, whatever the way out is. */
+class Resources {
+  readonly servers: RunningServer[] = [];
+  tempRoot: string | undefined;
+  interrupted: NodeJS.Signals | undefined;
+  private cleaning: Promise<void> | undefined;
+
+  /** Stops the servers (gracefully, then forcefully) and deletes the temp dirs; safe to call twice. */
+  cleanup(): Promise<void> {
+    this.cleaning ??= (async () => {
+      await Promise.all(this.servers.map((server) => server.stop()));
+      if (this.tempRoot !== undefined) {
+        progress(`removing ${this.tempRoot}`);
+        await rm(this.tempRoot, { recursive: true, force: true });
+        this.tempRoot = undefined;
+      }
+    })();
+    return this.cleaning;
+  }
+
+  /** Last resort from a process 'exit' handler, where nothing asynchronous runs any more. */
+  cleanupNow(): void {
+    for (const server of this.servers) server.killNow();
+    if (this.tempRoot !== undefined) rmSync(this.tempRoot, { recursive: true, force: true });
+    this.tempRoot = undefined;
+  }
+}
+
+interface RegistryUnderTest {
+  name: RegistryName;
+  server: RunningServer;
+  client: RegistryClient;
+  rounds: RoundFigures[];
+  manifestTarget?: PushedImage;
+}
+
+type Workload = (
+  registry: RegistryUnderTest,
+  round: number,
+  figures: RoundFigures,
+  blobs: RoundBlobs,
+) => Promise<string>;
+
+interface RoundBlobs {
+  monolithic: BlobSource;
+  chunked: BlobSource;
+}
+
+function mbPerSecond(value: number): string {
+  return `${value.toFixed(1)} MB/s`;
+}
+
+function notePeak(figures: RoundFigures, peakRssBytes: number | undefined): void {
+  const peak = mb(peakRssBytes);
+  if (peak !== undefined) figures.blobPeakRssMB = Math.max(figures.blobPeakRssMB ?? 0, peak);
+}
+
+function workloads(options: Options): { title: string; run: Workload }[] {
+  const blobMiB = options.blobBytes / MiB;
+  return [
+    {
+      title: `monolithic push, ${blobMiB} MiB`,
+      run: async ({ client, server }, _round, figures, blobs) => {
+        const { result, peakRssBytes } = await withRssSampling(server.serverPid, () =>
+          client.pushMonolithic(BLOB_REPOSITORY, blobs.monolithic),
+        );
+        figures.monolithicPushMBps = result.mbPerSecond;
+        notePeak(figures, peakRssBytes);
+        return `${mbPerSecond(result.mbPerSecond)}, peak RSS ${mb(peakRssBytes)?.toFixed(0)} MB`;
+      },
+    },
+    {
+      title: `chunked push, ${blobMiB} MiB in ${CHUNK_SIZE / MiB} MiB chunks`,
+      run: async ({ client, server }, _round, figures, blobs) => {
+        const { result, peakRssBytes } = await withRssSampling(server.serverPid, () =>
+          client.pushChunked(BLOB_REPOSITORY, blobs.chunked, CHUNK_SIZE),
+        );
+        figures.chunkedPushMBps = result.mbPerSecond;
+        notePeak(figures, peakRssBytes);
+        return `${mbPerSecond(result.mbPerSecond)}, peak RSS ${mb(peakRssBytes)?.toFixed(0)} MB`;
+      },
+    },
+    {
+      title: `pull, ${blobMiB} MiB`,
+      run: async ({ client, server }, _round, figures, blobs) => {
+        const { result, peakRssBytes } = await withRssSampling(server.serverPid, () =>
+          client.pullBlob(BLOB_REPOSITORY, blobs.monolithic.digest(), blobs.monolithic.size),
+        );
+        figures.pullMBps = result.mbPerSecond;
+        notePeak(figures, peakRssBytes);
+        return `${mbPerSecond(result.mbPerSecond)}, peak RSS ${mb(peakRssBytes)?.toFixed(0)} MB`;
+      },
+    },
+    {
+      title: `${options.smallImages} small image pushes, ${SMALL_IMAGE_CONCURRENCY} concurrent`,
+      run: async ({ client }, round, figures) => {
+        const result = await client.pushSmallImages(
+          SMALL_REPOSITORY,
+          options.smallImages,
+          SMALL_IMAGE_CONCURRENCY,
+          `r${round}-`,
+        );
+        figures.smallImagesPerSecond = result.imagesPerSecond;
+        return `${result.imagesPerSecond.toFixed(1)} images/s (${result.seconds.toFixed(2)} s)`;
+      },
+    },
+    {
+      title: `manifest GET, ${MANIFEST_CONNECTIONS} connections for ${options.durationSeconds} s`,
+      run: async (registry, _round, figures) => {
+        if (registry.manifestTarget === undefined) {
+          registry.manifestTarget = await registry.client.pushSmallImage(MANIFEST_REPOSITORY, 'latest');
+        }
+        await registry.client.checkManifest(registry.manifestTarget);
+        const result = await registry.client.loadManifest(
+          registry.manifestTarget,
+          MANIFEST_CONNECTIONS,
+          options.durationSeconds,
+        );
+        figures.manifestGetRps = result.requestsPerSecond;
+        figures.manifestGetP99Ms = result.p99Ms;
+        figures.manifestGetFailures = result.non2xx + result.errors;
+        const failures = figures.manifestGetFailures
+          ? ` — ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts)`
+          : '';
+        return `${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms${failures}`;
+      },
+    },
+  ];
+}
+
+async function startRegistry(
+  name: RegistryName,
+  options: Options,
+  resources: Resources,
+): Promise<RegistryUnderTest> {
+  const dir = join(resources.tempRoot!, name);
+  await mkdir(dir, { recursive: true });
+  progress(`starting ${REGISTRY_TITLES[name]} (data in ${dir})`);
+  const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+  const server =
+    name === 'distribution'
+      ? await startDistribution({ dir })
+      : await startPalisade({ repoRoot, dataDir: join(dir, 'data'), command: options.palisadeCommand });
+  resources.servers.push(server);
+  progress(`${REGISTRY_TITLES[name]} is up at ${server.baseUrl} (server pid ${server.serverPid})`);
+  return { name, server, client: new RegistryClient(server.baseUrl), rounds: [] };
+}
+
+interface JsonReport {
+  machine: ReturnType<typeof machineInfo>;
+  options: {
+    rounds: number;
+    blobMiB: number;
+    chunkMiB: number;
+    smallImages: number;
+    smallImageConcurrency: number;
+    manifestConnections: number;
+    durationSeconds: number;
+  };
+  registries: Partial<
+    Record<RegistryName, { rounds: RoundFigures[]; summary: Summary; lifetimePeakRssMB: number | undefined }>
+  >;
+  comparison: ReturnType<typeof compare>;
+}
+
+async function run(options: Options, resources: Resources): Promise<void> {
+  const machine = machineInfo();
+  resources.tempRoot = await mkdtemp(join(tmpdir(), 'palisade-bench-'));
+  const registries: RegistryUnderTest[] = [];
+  for (const name of options.registries) registries.push(await startRegistry(name, options, resources));
+
+  const plan = workloads(options);
+  for (let round = 0; round < options.rounds; round++) {
+    const order = round % 2 === 0 ? registries : [...registries].reverse();
+    const roundLabel = `round ${round + 1}/${options.rounds}`;
+    progress(`${roundLabel}: order ${order.map((registry) => REGISTRY_TITLES[registry.name]).join(', ')}`);
+    // Fresh content every round (so no registry can answer from an earlier upload), the same for
+    // every registry; the sha256 pass happens here, outside the timed sections.
+    const blobs: RoundBlobs = {
+      monolithic: new BlobSource(options.blobBytes, 0x1000 + round),
+      chunked: new BlobSource(options.blobBytes, 0x2000 + round),
+    };
+    progress(`${roundLabel}: computing sha256 of the two ${options.blobBytes / MiB} MiB blobs`);
+    blobs.monolithic.digest();
+    blobs.chunked.digest();
+    const figures = new Map<RegistryUnderTest, RoundFigures>(order.map((registry) => [registry, {}]));
+    for (const workload of plan) {
+      for (const registry of order) {
+        registry.server.assertAlive();
+        progress(`${roundLabel}: ${REGISTRY_TITLES[registry.name]}: ${workload.title} …`);
+        let outcome: string;
+        try {
+          outcome = await workload.run(registry, round, figures.get(registry)!, blobs);
+        } catch (error) {
+          registry.server.assertAlive(); // a crash explains itself better than ECONNRESET
+          const message = error instanceof Error ? error.message : String(error);
+          throw new Error(`${REGISTRY_TITLES[registry.name]}: ${workload.title}: ${message}`, {
+            cause: error,
+          });
+        }
+        progress(`${roundLabel}: ${REGISTRY_TITLES[registry.name]}: ${workload.title}: ${outcome}`);
+      }
+    }
+    for (const registry of order) registry.rounds.push(figures.get(registry)!);
+  }
+
+  const summaries = new Map(registries.map((registry) => [registry.name, summarize(registry.rounds)]));
+  const comparison = compare(summaries.get('palisade'), summaries.get('distribution'));
+  if (options.json) {
+    const report: JsonReport = {
+      machine,
+      options: {
+        rounds: options.rounds,
+        blobMiB: options.blobBytes / MiB,
+        chunkMiB: CHUNK_SIZE / MiB,
+        smallImages: options.smallImages,
+        smallImageConcurrency: SMALL_IMAGE_CONCURRENCY,
+        manifestConnections: MANIFEST_CONNECTIONS,
+        durationSeconds: options.durationSeconds,
+      },
+      registries: Object.fromEntries(
+        registries.map((registry) => [
+          registry.name,
+          {
+            rounds: registry.rounds,
+            summary: summaries.get(registry.name)!,
+            lifetimePeakRssMB: mb(readPeakRssBytes(registry.server.serverPid)),
+          },
+        ]),
+      ),
+      comparison,
+    };
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  const failures = {
+    palisade: summaries.get('palisade')?.manifestGetFailures,
+    distribution: summaries.get('distribution')?.manifestGetFailures,
+  };
+  const lines = [
+    '',
+    `## Palisade vs Distribution — ${options.rounds} round(s), ${options.blobBytes / MiB} MiB blobs, ` +
+      `${options.smallImages} small images, ${options.durationSeconds} s manifest load`,
+    '',
+    markdownTable(comparison, failures),
+    '',
+    'Figures are medians over the rounds, except peak RSS (the highest 100 ms VmRSS sample of the server ' +
+      'process during the big blob pushes and pulls of any round). MB = 10^6 bytes. Ratios are Palisade ÷ ' +
+      'Distribution. Client and servers share the machine.',
+    machineLine(machine),
+  ];
+  if (failures.palisade || failures.distribution) {
+    lines.push(
+      '⚠ The manifest GET load saw failed requests (non-2xx or socket errors); see the progress log.',
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function main(): Promise<number> {
+  let options: Options | 'help';
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`${error.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (options.registries.includes('distribution') && !existsSync(DISTRIBUTION_BINARY)) {
+    process.stderr.write(
+      `CNCF Distribution is not installed (${DISTRIBUTION_BINARY} is missing). Install it with:\n` +
+        `  apt-get install docker-registry\n` +
+        `or run Palisade alone with --only palisade.\n`,
+    );
+    return 1;
+  }
+
+  const resources = new Resources();
+  process.on('exit', () => resources.cleanupNow());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      resources.interrupted = signal;
+      progress(`${signal}: stopping the registries`);
+      void resources.cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    });
+  }
+  try {
+    await run(options, resources);
+    return 0;
+  } catch (error) {
+    if (resources.interrupted) return 1; // the signal handler exits with its own code
+    process.stderr.write(`\nbenchmark failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    // fetch() says only "fetch failed"; what failed is in the chain of causes.
+    for (
+      let cause = error instanceof Error ? error.cause : undefined;
+      cause instanceof Error;
+      cause = cause.cause
+    ) {
+      process.stderr.write(`  cause: ${cause.message}\n`);
+    }
+    return 1;
+  } finally {
+    await resources.cleanup();
+  }
+}
+
+process.exitCode = await main();
