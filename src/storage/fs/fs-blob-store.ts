@@ -22,6 +22,7 @@ import {
 } from '../blob-store.js';
 
 const UPLOAD_ID = /^[A-Za-z0-9-]{1,64}$/;
+const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
 
 interface HashState {
   hash: Hash;
@@ -135,6 +136,12 @@ export class FsBlobStore implements BlobStore {
       const hashing = state && state.offset === offset ? state.hash.copy() : undefined;
       const limit = options.maxBytes ?? Number.POSITIVE_INFINITY;
       let received = 0;
+      // Flush to disk while bytes keep arriving, so the commit's fsync finds little left to do
+      // and dirty pages never pile up behind a large upload. fdatasync on any descriptor of the
+      // file flushes the file, so a second descriptor serves while the stream owns its own.
+      const handle = await open(path, 'r');
+      let flushed = Promise.resolve();
+      let unflushed = 0;
       try {
         await pipeline(
           source,
@@ -143,18 +150,27 @@ export class FsBlobStore implements BlobStore {
               received += chunk.length;
               if (received > limit) throw new AppendSizeError('too-large', received);
               hashing?.update(chunk);
+              unflushed += chunk.length;
+              if (unflushed >= FLUSH_EVERY_BYTES) {
+                unflushed = 0;
+                flushed = flushed.then(() => handle.datasync());
+              }
               yield chunk;
             }
           },
           createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: 1024 * 1024 }),
         );
+        await flushed;
         if (options.expectedBytes !== undefined && received !== options.expectedBytes) {
           throw new AppendSizeError('length-mismatch', received);
         }
       } catch (error) {
         // Roll the session back to where it was: a failed chunk leaves no trace.
+        await flushed.catch(() => undefined);
         await truncate(path, offset).catch(() => undefined);
         throw error;
+      } finally {
+        await handle.close();
       }
       if (hashing) this.#hashes.set(id, { hash: hashing, offset: offset + received });
       else this.#hashes.delete(id);
