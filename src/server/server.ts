@@ -205,6 +205,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       if (gcTimer) clearInterval(gcTimer);
       await app.close();
       await gcRunning?.catch(() => undefined);
+      await blobStore.close();
       await database.close();
     },
   };

@@ -41,7 +41,10 @@ export function blobStoreSuite(name: string, factory: BlobStoreFactory): void {
     beforeEach(async () => {
       store = await factory.create();
     });
-    afterEach(async () => factory.dispose());
+    afterEach(async () => {
+      await store.close();
+      await factory.dispose();
+    });
 
     async function put(data: Buffer, id = `u-${randomBytes(6).toString('hex')}`): Promise<string> {
       await store.createUpload(id);

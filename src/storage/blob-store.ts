@@ -86,6 +86,8 @@ export interface BlobStore {
   abort(id: string): Promise<boolean>;
   /** Every upload session with its last modification (for expiry). */
   listUploads(): AsyncIterable<StoredItem>;
+  /** Releases resources (threads, connections). */
+  close(): Promise<void>;
   /** Proves the store is reachable and writable (for /readyz). */
   ping(): Promise<void>;
   /** Hash algorithm computed while streaming, so commit needs no second read. */
