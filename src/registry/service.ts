@@ -180,7 +180,7 @@ export class RegistryService {
     await this.blobs.createUpload(id);
     try {
       await this.appendBytes(id, 0, body, contentLength);
-      return await this.commitBlob(repository, id, digest);
+      return await this.commitBlob(repository, id, digest, false);
     } finally {
       await this.blobs.abort(id);
     }
@@ -202,22 +202,7 @@ export class RegistryService {
     contentLength: number | undefined,
   ): Promise<UploadProgress> {
     await this.requireUpload(repository, id);
-    const current = await this.blobs.uploadSize(id);
-    if (current === undefined) throw uploadUnknown(id);
-    let expected = contentLength;
-    if (range) {
-      if (range.start !== current) throw this.rangeError(id, current);
-      const length = range.end - range.start + 1;
-      if (contentLength !== undefined && contentLength !== length) {
-        throw new OciError(
-          'SIZE_INVALID',
-          `Content-Length ${contentLength} does not match Content-Range length ${length}`,
-        );
-      }
-      expected = length;
-    }
-    this.checkDeclaredLength(expected === undefined ? undefined : current + expected);
-    const size = await this.appendBytes(id, current, body, expected);
+    const size = await this.appendToUpload(id, body, range, contentLength);
     await this.store.touchUpload(this.store.db, id, this.clock());
     return { id, size };
   }
@@ -234,13 +219,35 @@ export class RegistryService {
     const digest = this.parseDigest(digestValue).digest;
     await this.requireUpload(repository, id);
     if (body && (contentLength ?? 0) > 0) {
-      await this.appendChunk(repository, id, body, range, contentLength);
+      await this.appendToUpload(id, body, range, contentLength);
     } else if (body) {
       body.resume();
     }
-    const result = await this.commitBlob(repository, id, digest);
-    await this.store.transaction((trx) => this.store.deleteUpload(trx, id));
-    return result;
+    return this.commitBlob(repository, id, digest, true);
+  }
+
+  private async appendToUpload(
+    id: string,
+    body: Readable,
+    range: ContentRange | undefined,
+    contentLength: number | undefined,
+  ): Promise<number> {
+    const current = await this.blobs.uploadSize(id);
+    if (current === undefined) throw uploadUnknown(id);
+    let expected = contentLength;
+    if (range) {
+      if (range.start !== current) throw this.rangeError(id, current);
+      const length = range.end - range.start + 1;
+      if (contentLength !== undefined && contentLength !== length) {
+        throw new OciError(
+          'SIZE_INVALID',
+          `Content-Length ${contentLength} does not match Content-Range length ${length}`,
+        );
+      }
+      expected = length;
+    }
+    this.checkDeclaredLength(expected === undefined ? undefined : current + expected);
+    return this.appendBytes(id, current, body, expected);
   }
 
   async cancelUpload(repository: string, id: string): Promise<void> {
@@ -295,7 +302,8 @@ export class RegistryService {
     }
   }
 
-  private commitBlob(repository: string, id: string, digest: string): Promise<string> {
+  /** Verifies and stores the upload as a blob of the repository; `session` rows go in the same transaction. */
+  private commitBlob(repository: string, id: string, digest: string, session: boolean): Promise<string> {
     return this.digestLocks.run(digest, async () => {
       let size: number;
       try {
@@ -309,7 +317,10 @@ export class RegistryService {
         if (error instanceof UploadNotFoundError) throw uploadUnknown(id);
         throw error;
       }
-      await this.store.transaction((trx) => this.store.linkBlob(trx, repository, digest, size, this.clock()));
+      await this.store.transaction(async (trx) => {
+        await this.store.linkBlob(trx, repository, digest, size, this.clock());
+        if (session) await this.store.deleteUpload(trx, id);
+      });
       return digest;
     });
   }
