@@ -7,14 +7,14 @@ import type { DigestAlgorithm } from './digest.js';
 
 export type HashRequest =
   | { op: 'begin'; id: string; algorithm: DigestAlgorithm }
-  | { op: 'update'; id: string; data: ArrayBuffer }
+  | { op: 'update'; id: string; data: ArrayBuffer; length: number }
   | { op: 'checkpoint'; id: string }
   | { op: 'rollback'; id: string }
   | { op: 'digest'; id: string; seq: number }
   | { op: 'drop'; id: string };
 
 export type HashResponse =
-  { op: 'ack'; bytes: number } | { op: 'digest'; seq: number; hex: string | undefined };
+  { op: 'ack'; data: ArrayBuffer; length: number } | { op: 'digest'; seq: number; hex: string | undefined };
 
 /**
  * The worker's program: one running hash per upload, messages applied in posting order, so a
@@ -29,10 +29,10 @@ const checkpoints = new Map();
 parentPort.on('message', (m) => {
   if (m.op === 'begin') { hashes.set(m.id, createHash(m.algorithm)); checkpoints.delete(m.id); }
   else if (m.op === 'update') {
-    const data = Buffer.from(m.data);
     const hash = hashes.get(m.id);
-    if (hash) hash.update(data);
-    parentPort.postMessage({ op: 'ack', bytes: data.length });
+    if (hash) hash.update(new Uint8Array(m.data, 0, m.length));
+    // Hand the buffer back for reuse: no garbage piles up on either side.
+    parentPort.postMessage({ op: 'ack', data: m.data, length: m.length }, [m.data]);
   }
   else if (m.op === 'checkpoint') { const h = hashes.get(m.id); if (h) checkpoints.set(m.id, h.copy()); }
   else if (m.op === 'rollback') { const h = checkpoints.get(m.id); if (h) hashes.set(m.id, h); checkpoints.delete(m.id); }
@@ -45,7 +45,8 @@ parentPort.on('message', (m) => {
 `;
 
 const BATCH_BYTES = 1024 * 1024;
-const MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
+const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+const POOL_SIZE = MAX_IN_FLIGHT_BYTES / BATCH_BYTES + 2;
 
 /** One upload's view of the offloaded hash: feed bytes, then flush before asking for a digest. */
 export interface OffloadedHash {
@@ -58,6 +59,8 @@ export class HashOffload {
   #worker: Worker | undefined;
   #failed = false;
   #inFlight = 0;
+  /** Batch buffers travel to the worker and back, so the bytes in flight are all the memory used. */
+  #pool: ArrayBuffer[] = [];
   #waiters: (() => void)[] = [];
   #seq = 0;
   #pending = new Map<number, { resolve: (hex: string | undefined) => void }>();
@@ -77,7 +80,8 @@ export class HashOffload {
     worker.unref();
     worker.on('message', (message: HashResponse) => {
       if (message.op === 'ack') {
-        this.#inFlight -= message.bytes;
+        this.#inFlight -= message.length;
+        if (this.#pool.length < POOL_SIZE) this.#pool.push(message.data);
         if (this.#inFlight <= MAX_IN_FLIGHT_BYTES) this.#wake();
       } else {
         this.#pending.get(message.seq)?.resolve(message.hex);
@@ -116,17 +120,20 @@ export class HashOffload {
     let batched = 0;
     const flush = () => {
       if (batched === 0 || this.#failed) return;
-      const data = new ArrayBuffer(batched);
+      const length = batched;
+      const pooled = this.#pool.pop();
+      const data =
+        pooled && pooled.byteLength >= length ? pooled : new ArrayBuffer(Math.max(length, BATCH_BYTES));
       const view = new Uint8Array(data);
       let at = 0;
       for (const chunk of batch) {
         view.set(chunk, at);
         at += chunk.length;
       }
-      this.#inFlight += batched;
+      this.#inFlight += length;
       batch = [];
       batched = 0;
-      this.#post({ op: 'update', id, data }, [data]);
+      this.#post({ op: 'update', id, data, length }, [data]);
     };
     return {
       update: async (chunk) => {
