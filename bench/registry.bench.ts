@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BlobSource } from './lib/blob-source.js';
+import { writeBlobFiles, type BlobFiles } from './lib/curl-transfer.js';
 import { readPeakRssBytes, withRssSampling } from './lib/proc-memory.js';
 import { RegistryClient, type PushedImage } from './lib/registry-client.js';
 import {
@@ -47,7 +48,7 @@ rounds with the Palisade/Distribution ratio and the target for each figure.
 Workloads, per round and registry (the order of the registries alternates between rounds):
   a. monolithic push of one --blob-mib blob (POST, then PUT ?digest= with the streamed body)
   b. chunked push of another blob that size, ${CHUNK_SIZE / MiB} MiB PATCHes, then PUT ?digest=
-  c. pull of the blob from (a), verifying its sha256
+  c. pull of the blob from (a); its sha256 is verified afterwards, untimed
   d. --small-images small image pushes (config + ~1 KiB layer + OCI manifest), ${SMALL_IMAGE_CONCURRENCY} concurrent
   e. manifest GET by tag with autocannon, ${MANIFEST_CONNECTIONS} connections, for --duration seconds
 The server's RSS is sampled every 100 ms during (a), (b) and (c); the peak is reported.
@@ -61,6 +62,9 @@ Options:
   --palisade-cmd CMD  run CMD instead of "node --import tsx src/cli/palisade.ts" (from the repo
                       root); "serve --host 127.0.0.1 --port P --data-dir D" is appended unless CMD
                       contains {port}, in which case {host}, {port} and {dataDir} are substituted
+  --client curl|fetch who moves the big blobs in (a)-(c): curl from files written before the
+                      timed part (default; a Node client on 2 cores is as busy as the server it
+                      measures), or Node's fetch streaming from memory
   --json              print the raw figures as JSON instead of the table
   -h, --help          show this help
 
@@ -73,6 +77,8 @@ interface Options {
   durationSeconds: number;
   registries: RegistryName[];
   palisadeCommand: string | undefined;
+  /** Who moves the big blobs: curl (default; light on CPU) or Node's fetch. */
+  blobClient: 'curl' | 'fetch';
   json: boolean;
 }
 
@@ -84,6 +90,11 @@ function positiveInteger(name: string, value: string | undefined, fallback: numb
   if (!Number.isSafeInteger(number) || number < 1)
     throw new UsageError(`--${name} must be a positive integer`);
   return number;
+}
+
+function blobClient(value: string | undefined): 'curl' | 'fetch' {
+  if (value === undefined || value === 'curl' || value === 'fetch') return value ?? 'curl';
+  throw new UsageError('--client must be curl or fetch');
 }
 
 function parseOptions(argv: string[]): Options | 'help' {
@@ -100,6 +111,7 @@ function parseOptions(argv: string[]): Options | 'help' {
         duration: { type: 'string' },
         only: { type: 'string' },
         'palisade-cmd': { type: 'string' },
+        client: { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -119,6 +131,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     durationSeconds: positiveInteger('duration', values.duration, 10),
     registries: only === undefined ? [...REGISTRIES] : [only as RegistryName],
     palisadeCommand: values['palisade-cmd'],
+    blobClient: blobClient(values.client),
     json: values.json,
   };
 }
@@ -177,6 +190,8 @@ type Workload = (
 interface RoundBlobs {
   monolithic: BlobSource;
   chunked: BlobSource;
+  /** Files of the two blobs when curl moves them. */
+  files?: { monolithic: BlobFiles; chunked: BlobFiles };
 }
 
 function mbPerSecond(value: number): string {
@@ -195,7 +210,9 @@ function workloads(options: Options): { title: string; run: Workload }[] {
       title: `monolithic push, ${blobMiB} MiB`,
       run: async ({ client, server }, _round, figures, blobs) => {
         const { result, peakRssBytes } = await withRssSampling(server.serverPid, () =>
-          client.pushMonolithic(BLOB_REPOSITORY, blobs.monolithic),
+          blobs.files
+            ? client.pushMonolithicCurl(BLOB_REPOSITORY, blobs.monolithic, blobs.files.monolithic)
+            : client.pushMonolithic(BLOB_REPOSITORY, blobs.monolithic),
         );
         figures.monolithicPushMBps = result.mbPerSecond;
         notePeak(figures, peakRssBytes);
@@ -206,7 +223,9 @@ function workloads(options: Options): { title: string; run: Workload }[] {
       title: `chunked push, ${blobMiB} MiB in ${CHUNK_SIZE / MiB} MiB chunks`,
       run: async ({ client, server }, _round, figures, blobs) => {
         const { result, peakRssBytes } = await withRssSampling(server.serverPid, () =>
-          client.pushChunked(BLOB_REPOSITORY, blobs.chunked, CHUNK_SIZE),
+          blobs.files
+            ? client.pushChunkedCurl(BLOB_REPOSITORY, blobs.chunked, blobs.files.chunked)
+            : client.pushChunked(BLOB_REPOSITORY, blobs.chunked, CHUNK_SIZE),
         );
         figures.chunkedPushMBps = result.mbPerSecond;
         notePeak(figures, peakRssBytes);
@@ -217,8 +236,13 @@ function workloads(options: Options): { title: string; run: Workload }[] {
       title: `pull, ${blobMiB} MiB`,
       run: async ({ client, server }, _round, figures, blobs) => {
         const { result, peakRssBytes } = await withRssSampling(server.serverPid, () =>
-          client.pullBlob(BLOB_REPOSITORY, blobs.monolithic.digest(), blobs.monolithic.size),
+          blobs.files
+            ? client.pullBlobCurl(BLOB_REPOSITORY, blobs.monolithic.digest(), blobs.monolithic.size)
+            : client.pullBlob(BLOB_REPOSITORY, blobs.monolithic.digest(), blobs.monolithic.size),
         );
+        // curl only counted bytes: check the content too, outside the timed part.
+        if (blobs.files)
+          await client.pullBlob(BLOB_REPOSITORY, blobs.monolithic.digest(), blobs.monolithic.size);
         figures.pullMBps = result.mbPerSecond;
         notePeak(figures, peakRssBytes);
         return `${mbPerSecond(result.mbPerSecond)}, peak RSS ${mb(peakRssBytes)?.toFixed(0)} MB`;
@@ -316,6 +340,14 @@ async function run(options: Options, resources: Resources): Promise<void> {
     progress(`${roundLabel}: computing sha256 of the two ${options.blobBytes / MiB} MiB blobs`);
     blobs.monolithic.digest();
     blobs.chunked.digest();
+    if (options.blobClient === 'curl') {
+      progress(`${roundLabel}: writing the blobs to files for curl`);
+      const dir = join(resources.tempRoot, `blobs-${round}`);
+      blobs.files = {
+        monolithic: await writeBlobFiles(blobs.monolithic, join(dir, 'monolithic'), CHUNK_SIZE),
+        chunked: await writeBlobFiles(blobs.chunked, join(dir, 'chunked'), CHUNK_SIZE),
+      };
+    }
     const figures = new Map<RegistryUnderTest, RoundFigures>(order.map((registry) => [registry, {}]));
     for (const workload of plan) {
       for (const registry of order) {
@@ -335,6 +367,7 @@ async function run(options: Options, resources: Resources): Promise<void> {
       }
     }
     for (const registry of order) registry.rounds.push(figures.get(registry)!);
+    await rm(join(resources.tempRoot, `blobs-${round}`), { recursive: true, force: true });
   }
 
   const summaries = new Map(registries.map((registry) => [registry.name, summarize(registry.rounds)]));

@@ -1,12 +1,14 @@
 // The one client the registry benchmark drives every registry with, so that Palisade and
 // Distribution see the same requests (and the same big blobs): blob pushes (monolithic and chunked), blob
 // pulls, small image pushes and a manifest GET load test. Uses Node's global fetch (undici,
-// keep-alive by default) with streamed request bodies, and autocannon for the load test.
+// keep-alive by default) with streamed request bodies, curl for big blobs (see curl-transfer.ts),
+// and autocannon for the load test.
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import autocannon from 'autocannon';
 import type { BlobSource } from './blob-source.js';
+import { curl, type BlobFiles } from './curl-transfer.js';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
@@ -124,6 +126,49 @@ export class RegistryClient {
     if (returned !== null && returned !== digest) {
       throw new Error(`${what}: registry answered with digest ${returned}`);
     }
+  }
+
+  /** Workload a with curl: POST, then one PUT ?digest= of the blob's file. */
+  async pushMonolithicCurl(repository: string, blob: BlobSource, files: BlobFiles): Promise<TransferResult> {
+    const digest = blob.digest();
+    const startedAt = performance.now();
+    const location = await this.startUpload(repository);
+    location.searchParams.set('digest', digest);
+    const put = await curl('PUT', location.toString(), {
+      upload: files.whole,
+      headers: [`Content-Type: ${OCTET_STREAM}`],
+    });
+    if (put.status !== 201) throw new Error(`PUT ${location.pathname}: HTTP ${put.status}`);
+    return transfer(blob.size, startedAt);
+  }
+
+  /** Workload b with curl: POST, one PATCH per chunk file (following Location), then PUT ?digest=. */
+  async pushChunkedCurl(repository: string, blob: BlobSource, files: BlobFiles): Promise<TransferResult> {
+    const digest = blob.digest();
+    const startedAt = performance.now();
+    let location = await this.startUpload(repository);
+    for (const chunk of files.chunks) {
+      const patch = await curl('PATCH', location.toString(), {
+        upload: chunk.path,
+        headers: [`Content-Type: ${OCTET_STREAM}`, `Content-Range: ${chunk.start}-${chunk.end - 1}`],
+      });
+      if (patch.status !== 202) throw new Error(`PATCH ${location.pathname}: HTTP ${patch.status}`);
+      const next = patch.headers.get('location');
+      if (next) location = new URL(next, `${this.baseUrl}/`);
+    }
+    await this.finishUpload(location, digest, undefined);
+    return transfer(blob.size, startedAt);
+  }
+
+  /** Workload c with curl: GET into /dev/null, checking the length (the digest is checked untimed). */
+  async pullBlobCurl(repository: string, digest: string, expectedSize: number): Promise<TransferResult> {
+    const startedAt = performance.now();
+    const get = await curl('GET', this.url(`/v2/${repository}/blobs/${digest}`));
+    const result = transfer(get.bytes, startedAt);
+    if (get.status !== 200 || get.bytes !== expectedSize) {
+      throw new Error(`GET blob: HTTP ${get.status}, ${get.bytes} bytes (expected ${expectedSize})`);
+    }
+    return result;
   }
 
   /** Workload a: POST, then one PUT ?digest= streaming the whole blob. */
