@@ -1,9 +1,10 @@
 // Filesystem BlobStore. Blobs live at blobs/<alg>/<first two hex>/<hex>; uploads at
-// uploads/<id>/data. A blob becomes visible only by an atomic rename after its bytes are fsynced
+// uploads/<id>. A blob becomes visible only by an atomic rename after its bytes are fsynced
 // and their digest verified, so a crash at any moment leaves either no blob or a whole one.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readdir, rename, stat, truncate, unlink } from 'node:fs/promises';
+import type { Hash } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newHasher, parseDigest, type DigestAlgorithm } from '../../lib/digest.js';
@@ -22,13 +23,25 @@ import {
 } from '../blob-store.js';
 
 const UPLOAD_ID = /^[A-Za-z0-9-]{1,64}$/;
+/** Uploads known to be at most this big are hashed inline: a worker round trip costs more. */
+const INLINE_HASH_MAX_BYTES = 4 * 1024 * 1024;
+
+type HashState = { kind: 'inline'; hash: Hash; offset: number } | { kind: 'worker'; offset: number };
+
+interface HashFeed {
+  update(chunk: Buffer): void | Promise<void>;
+  done(size: number): void;
+  rollback(): void;
+}
 
 export class FsBlobStore implements BlobStore {
   readonly streamingAlgorithm: DigestAlgorithm = 'sha256';
   readonly #root: string;
-  /** Bytes of each upload that the offloaded hash has seen (absent: hash by re-reading). */
-  readonly #hashedUpTo = new Map<string, number>();
+  /** Each upload's running hash (absent: the commit hashes by re-reading the file). */
+  readonly #hashes = new Map<string, HashState>();
   readonly #hasher = new HashOffload();
+  /** Blob directories known to exist, to spare a mkdir per commit. */
+  readonly #knownDirs = new Set<string>();
   readonly #uploadLocks = new KeyedMutex();
 
   constructor(root: string) {
@@ -46,13 +59,9 @@ export class FsBlobStore implements BlobStore {
     return join(this.#root, 'blobs', parsed.algorithm, parsed.hex.slice(0, 2), parsed.hex);
   }
 
-  #uploadDir(id: string): string {
+  #uploadPath(id: string): string {
     if (!UPLOAD_ID.test(id)) throw new UploadNotFoundError(id);
     return join(this.#root, 'uploads', id);
-  }
-
-  #uploadData(id: string): string {
-    return join(this.#uploadDir(id), 'data');
   }
 
   async stat(digest: string): Promise<BlobInfo | undefined> {
@@ -105,17 +114,14 @@ export class FsBlobStore implements BlobStore {
   }
 
   async createUpload(id: string): Promise<void> {
-    const dir = this.#uploadDir(id);
-    await mkdir(dir, { recursive: true });
-    const handle = await open(join(dir, 'data'), 'wx');
+    const handle = await open(this.#uploadPath(id), 'wx');
     await handle.close();
-    this.#hasher.begin(id, this.streamingAlgorithm);
-    this.#hashedUpTo.set(id, 0);
+    this.#forget(id);
   }
 
   async uploadSize(id: string): Promise<number | undefined> {
     try {
-      return (await stat(this.#uploadData(id))).size;
+      return (await stat(this.#uploadPath(id))).size;
     } catch (error) {
       if (isNotFound(error) || error instanceof UploadNotFoundError) return undefined;
       throw error;
@@ -124,14 +130,12 @@ export class FsBlobStore implements BlobStore {
 
   append(id: string, offset: number, source: Readable, options: AppendOptions = {}): Promise<number> {
     return this.#uploadLocks.run(id, async () => {
-      const path = this.#uploadData(id);
+      const path = this.#uploadPath(id);
       const current = await this.uploadSize(id);
       if (current === undefined) throw new UploadNotFoundError(id);
       if (current !== offset) throw new OffsetMismatchError(current);
 
-      const hashing =
-        this.#hashedUpTo.get(id) === offset && this.#hasher.usable ? this.#hasher.open(id) : undefined;
-      this.#hashedUpTo.delete(id);
+      const feed = this.#feed(id, offset, options.expectedBytes);
       const limit = options.maxBytes ?? Number.POSITIVE_INFINITY;
       let received = 0;
       // Flushing every few MiB while streaming was measured slower (writes and fdatasync on one
@@ -143,7 +147,7 @@ export class FsBlobStore implements BlobStore {
             for await (const chunk of chunks) {
               received += chunk.length;
               if (received > limit) throw new AppendSizeError('too-large', received);
-              if (hashing) await hashing.update(chunk);
+              if (feed) await feed.update(chunk);
               yield chunk;
             }
           },
@@ -155,35 +159,72 @@ export class FsBlobStore implements BlobStore {
       } catch (error) {
         // Roll the session back to where it was: a failed chunk leaves no trace.
         await truncate(path, offset).catch(() => undefined);
-        if (hashing) {
-          this.#hasher.rollback(id);
-          this.#hashedUpTo.set(id, offset);
-        }
+        feed?.rollback();
         throw error;
       }
-      if (hashing) {
-        hashing.flush();
-        this.#hashedUpTo.set(id, offset + received);
-      }
+      feed?.done(offset + received);
       return offset + received;
     });
+  }
+
+  /**
+   * How the bytes of this append get hashed: continuing the upload's running hash, starting one
+   * at offset 0 (small uploads inline, large ones on the worker thread), or not at all when the
+   * running hash was lost (a restart) and the commit must re-read the file instead.
+   */
+  #feed(id: string, offset: number, expected: number | undefined): HashFeed | undefined {
+    let state = this.#hashes.get(id);
+    if (offset === 0) {
+      this.#forget(id);
+      const small = expected !== undefined && expected <= INLINE_HASH_MAX_BYTES;
+      if (small || !this.#hasher.usable) {
+        state = { kind: 'inline', hash: newHasher(this.streamingAlgorithm), offset: 0 };
+      } else {
+        this.#hasher.begin(id, this.streamingAlgorithm);
+        state = { kind: 'worker', offset: 0 };
+      }
+      this.#hashes.set(id, state);
+    } else if (!state || state.offset !== offset || (state.kind === 'worker' && !this.#hasher.usable)) {
+      this.#forget(id);
+      return undefined;
+    }
+    const running = state;
+    if (running.kind === 'inline') {
+      const checkpoint = running.hash.copy();
+      return {
+        update: (chunk) => void running.hash.update(chunk),
+        done: (size) => (running.offset = size),
+        rollback: () => (running.hash = checkpoint),
+      };
+    }
+    const offloaded = this.#hasher.open(id);
+    return {
+      update: (chunk) => offloaded.update(chunk),
+      done: (size) => {
+        offloaded.flush();
+        running.offset = size;
+      },
+      rollback: () => this.#hasher.rollback(id),
+    };
   }
 
   commit(id: string, digest: string): Promise<BlobInfo> {
     return this.#uploadLocks.run(id, async () => {
       const parsed = parseDigest(digest);
       if (typeof parsed !== 'object') throw new Error('invalid digest');
-      const path = this.#uploadData(id);
+      const path = this.#uploadPath(id);
       const size = await this.uploadSize(id);
       if (size === undefined) throw new UploadNotFoundError(id);
 
       const handle = await open(path, 'r+');
       let actual: string;
       try {
-        const streamed =
-          this.#hashedUpTo.get(id) === size && parsed.algorithm === this.streamingAlgorithm
-            ? await this.#hasher.digest(id)
-            : undefined;
+        const state = this.#hashes.get(id);
+        let streamed: string | undefined;
+        if (state && state.offset === size && parsed.algorithm === this.streamingAlgorithm) {
+          streamed =
+            state.kind === 'inline' ? state.hash.copy().digest('hex') : await this.#hasher.digest(id);
+        }
         // Without a streamed hash (restart, another algorithm, worker lost): hash what is on disk.
         actual = streamed ? `${parsed.algorithm}:${streamed}` : await hashFile(path, parsed.algorithm);
         if (actual !== digest) throw new DigestMismatchError(digest, actual);
@@ -192,31 +233,44 @@ export class FsBlobStore implements BlobStore {
         await handle.close();
       }
       const target = this.#blobPath(digest);
-      const targetDir = join(target, '..');
-      await mkdir(targetDir, { recursive: true });
-      await rename(path, target);
+      const targetDir = dirname(target);
+      if (!this.#knownDirs.has(targetDir)) {
+        await mkdir(targetDir, { recursive: true });
+        this.#knownDirs.add(targetDir);
+      }
+      await rename(path, target).catch(async (error: unknown) => {
+        if (!isNotFound(error)) throw error;
+        // The directory went away behind our back: make it again, once.
+        await mkdir(targetDir, { recursive: true });
+        await rename(path, target);
+      });
       await fsyncDir(targetDir);
       this.#forget(id);
-      await rm(this.#uploadDir(id), { recursive: true, force: true });
       return { digest, size };
     });
   }
 
   #forget(id: string): void {
-    if (this.#hashedUpTo.delete(id)) this.#hasher.drop(id);
+    const state = this.#hashes.get(id);
+    this.#hashes.delete(id);
+    if (state?.kind === 'worker') this.#hasher.drop(id);
   }
 
   async abort(id: string): Promise<boolean> {
     this.#forget(id);
-    let dir: string;
+    let path: string;
     try {
-      dir = this.#uploadDir(id);
+      path = this.#uploadPath(id);
     } catch {
       return false;
     }
-    const existed = (await this.uploadSize(id)) !== undefined;
-    await rm(dir, { recursive: true, force: true });
-    return existed;
+    try {
+      await unlink(path);
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
   }
 
   async *listUploads(): AsyncIterable<StoredItem> {
@@ -224,14 +278,7 @@ export class FsBlobStore implements BlobStore {
     for (const id of await readdirOrEmpty(base)) {
       if (!UPLOAD_ID.test(id)) continue;
       try {
-        const s = await stat(join(base, id));
-        let modifiedAt = s.mtime;
-        try {
-          modifiedAt = (await stat(join(base, id, 'data'))).mtime;
-        } catch {
-          // A directory without data is a crash leftover; its own mtime is what we have.
-        }
-        yield { key: id, modifiedAt };
+        yield { key: id, modifiedAt: (await stat(join(base, id))).mtime };
       } catch (error) {
         if (!isNotFound(error)) throw error;
       }
