@@ -53,11 +53,7 @@ export function serveCommand(): Command {
           'DEVELOPMENT MODE: rules meant for production are relaxed; do not expose this server',
         );
       }
-      await server.listen();
-      const address = server.app.server.address() as AddressInfo;
-      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      process.stdout.write(`Palisade listening on http://${host}:${address.port}\n`);
-
+      // Handlers go in before the ready line: a supervisor may signal the moment it sees it.
       let closing = false;
       const shutdown = (signal: string) => {
         if (closing) {
@@ -83,6 +79,10 @@ export function serveCommand(): Command {
       };
       process.on('SIGTERM', () => shutdown('SIGTERM'));
       process.on('SIGINT', () => shutdown('SIGINT'));
+      await server.listen();
+      const address = server.app.server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      process.stdout.write(`Palisade listening on http://${host}:${address.port}\n`);
     });
 }
 

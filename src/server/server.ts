@@ -110,6 +110,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     done();
   });
 
+  // Once shutdown starts, every response closes its connection: keep-alive clients (skopeo,
+  // podman, docker) would otherwise hold the process open until the shutdown timeout.
+  let closing = false;
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('Connection', 'close');
+    done(null, payload);
+  });
+
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.registryRoute ?? request.routeOptions.url ?? 'unmatched';
     const labels = { method: request.method, route, status: String(reply.statusCode) };
@@ -202,6 +210,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     },
     runGc,
     async close() {
+      closing = true;
       if (gcTimer) clearInterval(gcTimer);
       await app.close();
       await gcRunning?.catch(() => undefined);

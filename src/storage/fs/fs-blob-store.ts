@@ -2,7 +2,7 @@
 // uploads/<id>. A blob becomes visible only by an atomic rename after its bytes are fsynced
 // and their digest verified, so a crash at any moment leaves either no blob or a whole one.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, truncate, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import type { Hash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -121,7 +121,9 @@ export class FsBlobStore implements BlobStore {
 
   async uploadSize(id: string): Promise<number | undefined> {
     try {
-      return (await stat(this.#uploadPath(id))).size;
+      const s = await stat(this.#uploadPath(id));
+      // Anything but a plain file (e.g. a directory left by an older layout) is no session.
+      return s.isFile() ? s.size : undefined;
     } catch (error) {
       if (isNotFound(error) || error instanceof UploadNotFoundError) return undefined;
       throw error;
@@ -264,13 +266,12 @@ export class FsBlobStore implements BlobStore {
     } catch {
       return false;
     }
-    try {
-      await unlink(path);
-      return true;
-    } catch (error) {
-      if (isNotFound(error)) return false;
-      throw error;
-    }
+    const existed = await stat(path).then(
+      () => true,
+      () => false,
+    );
+    await rm(path, { recursive: true, force: true });
+    return existed;
   }
 
   async *listUploads(): AsyncIterable<StoredItem> {
