@@ -2,6 +2,7 @@
 // temp data dir, drives them with the same client workload for several rounds (alternating which
 // goes first), and prints the medians, the Palisade/Distribution ratios and the targets they are
 // held to. Run `npx tsx bench/registry.bench.ts --help` for the options.
+import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -203,12 +204,21 @@ function notePeak(figures: RoundFigures, peakRssBytes: number | undefined): void
   if (peak !== undefined) figures.blobPeakRssMB = Math.max(figures.blobPeakRssMB ?? 0, peak);
 }
 
+/**
+ * Flushes every dirty page before a timed blob workload. Distribution never fsyncs, so without
+ * this its leftover writes would still be going to disk while the next registry is measured.
+ */
+function flushDisks(): void {
+  execFileSync('sync');
+}
+
 function workloads(options: Options): { title: string; run: Workload }[] {
   const blobMiB = options.blobBytes / MiB;
   return [
     {
       title: `monolithic push, ${blobMiB} MiB`,
       run: async ({ client, server }, _round, figures, blobs) => {
+        flushDisks();
         const { result, peakRssBytes } = await withRssSampling(server.serverPid, () =>
           blobs.files
             ? client.pushMonolithicCurl(BLOB_REPOSITORY, blobs.monolithic, blobs.files.monolithic)
@@ -222,6 +232,7 @@ function workloads(options: Options): { title: string; run: Workload }[] {
     {
       title: `chunked push, ${blobMiB} MiB in ${CHUNK_SIZE / MiB} MiB chunks`,
       run: async ({ client, server }, _round, figures, blobs) => {
+        flushDisks();
         const { result, peakRssBytes } = await withRssSampling(server.serverPid, () =>
           blobs.files
             ? client.pushChunkedCurl(BLOB_REPOSITORY, blobs.chunked, blobs.files.chunked)
@@ -235,6 +246,7 @@ function workloads(options: Options): { title: string; run: Workload }[] {
     {
       title: `pull, ${blobMiB} MiB`,
       run: async ({ client, server }, _round, figures, blobs) => {
+        flushDisks();
         const { result, peakRssBytes } = await withRssSampling(server.serverPid, () =>
           blobs.files
             ? client.pullBlobCurl(BLOB_REPOSITORY, blobs.monolithic.digest(), blobs.monolithic.size)
