@@ -105,22 +105,12 @@ export class RegistryService {
 
   /** Size of a blob readable in the repository; refreshes its GC clock when it is getting old. */
   async blobSize(repository: string, digest: string): Promise<number> {
-    const row = await this.store.db
-      .selectFrom('repository_blobs')
-      .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
-      .select(['blobs.size', 'blobs.last_used_at'])
-      .where('repository_blobs.repository', '=', repository)
-      .where('repository_blobs.digest', '=', digest)
-      .executeTakeFirst();
+    const row = await this.store.blobUsage(this.store.db, repository, digest);
     if (!row) throw blobUnknown(digest);
     const now = this.clock();
-    if (now - row.last_used_at > this.options.gcGracePeriodMs / 2) {
+    if (now - row.lastUsedAt > this.options.gcGracePeriodMs / 2) {
       // A client that saw this blob exists may reference it next; keep GC away for a while.
-      await this.store.db
-        .updateTable('blobs')
-        .set({ last_used_at: now })
-        .where('digest', '=', digest)
-        .execute();
+      await this.store.touchBlob(this.store.db, digest, now);
     }
     return row.size;
   }
@@ -158,7 +148,7 @@ export class RegistryService {
   /** Links an existing blob from another repository; undefined when a normal upload is needed. */
   async mount(repository: string, digest: string, from: string): Promise<string | undefined> {
     if (typeof parseDigest(digest) !== 'object' || !isValidRepositoryName(from)) return undefined;
-    const size = await this.store.linkedBlobSize(this.store.db, from, digest);
+    const size = (await this.store.blobUsage(this.store.db, from, digest))?.size;
     if (size === undefined) return undefined;
     return this.digestLocks.run(digest, async () => {
       if (!(await this.blobs.stat(digest))) return undefined;

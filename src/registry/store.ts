@@ -57,16 +57,24 @@ export class RegistryStore {
     return row !== undefined;
   }
 
-  /** Size of a blob visible in the repository, or undefined. */
-  async linkedBlobSize(ex: Executor, repository: string, digest: string): Promise<number | undefined> {
+  /** Size and GC clock of a blob visible in the repository, or undefined. */
+  async blobUsage(
+    ex: Executor,
+    repository: string,
+    digest: string,
+  ): Promise<{ size: number; lastUsedAt: number } | undefined> {
     const row = await ex
       .selectFrom('repository_blobs')
       .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
-      .select('blobs.size')
+      .select(['blobs.size', 'blobs.last_used_at'])
       .where('repository_blobs.repository', '=', repository)
       .where('repository_blobs.digest', '=', digest)
       .executeTakeFirst();
-    return row?.size;
+    return row && { size: row.size, lastUsedAt: row.last_used_at };
+  }
+
+  async touchBlob(ex: Executor, digest: string, now: number): Promise<void> {
+    await ex.updateTable('blobs').set({ last_used_at: now }).where('digest', '=', digest).execute();
   }
 
   /** Records a durable blob and makes it visible in the repository, refreshing its GC clock. */
