@@ -1,6 +1,7 @@
 // The OCI distribution API through the HTTP edge, on every database under test: pushes in all
 // their forms, pulls with ranges and content negotiation, listings, referrers and deletes.
 import { randomBytes } from 'node:crypto';
+import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDialects } from '../db/test-databases.js';
 import { digestOf } from '../lib/digest.js';
@@ -53,6 +54,27 @@ describe.each(testDialects())('registry push and pull (%s)', (dialect) => {
     });
     expect(outside.statusCode).toBe(416);
     expect(outside.headers['content-range']).toBe('bytes */1000');
+  });
+
+  it('serves a large blob intact over a real socket to a slow reader (send buffers are reused)', async () => {
+    const data = randomBytes(9 * 1024 * 1024 + 123);
+    const digest = await pushBlob(app(), 'socket/repo', data);
+    const url = await t.server.listen();
+    const received = await new Promise<Buffer>((resolve, reject) => {
+      get(`${url}/v2/socket/repo/blobs/${digest}`, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => {
+          parts.push(chunk);
+          // Read slowly so the server meets backpressure and must wait for its writes.
+          res.pause();
+          setTimeout(() => res.resume(), 2);
+        });
+        res.on('end', () => resolve(Buffer.concat(parts)));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    expect(received.length).toBe(data.length);
+    expect(digestOf(received)).toBe(digest);
   });
 
   it('pushes with POST then PUT, and with sha512', async () => {

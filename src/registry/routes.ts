@@ -316,10 +316,19 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
         const length = range ? range.end - range.start + 1 : size;
         call.reply.header('Content-Length', String(length));
         if (range) call.reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
-        if (call.request.method === 'HEAD') return void (await call.reply.send());
-        const stream = size === 0 ? undefined : await service.openBlob(digest, range ?? undefined);
+        if (call.request.method === 'HEAD' || size === 0) return void (await call.reply.send());
+        // The store writes straight into the response (reusing its buffers), so the reply is
+        // hijacked only once the blob has opened; before that, errors still get an OCI body.
+        const { reply } = call;
+        await service.sendBlob(digest, reply.raw, range ?? undefined, () => {
+          reply.hijack();
+          for (const [name, value] of Object.entries(reply.getHeaders())) {
+            if (value !== undefined)
+              reply.raw.setHeader(name, typeof value === 'number' ? String(value) : value);
+          }
+          reply.raw.writeHead(reply.statusCode);
+        });
         metrics.bytesOut.inc({ route: 'blob' }, length);
-        await call.reply.send(stream ?? '');
       },
     },
     {

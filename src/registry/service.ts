@@ -2,7 +2,7 @@
 // Blob bytes become durable in the BlobStore first; metadata commits after, in one transaction,
 // so a crash leaves at worst an invisible blob that garbage collection removes.
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { digestOf, parseDigest, type ParsedDigest } from '../lib/digest.js';
 import { KeyedMutex } from '../lib/keyed-mutex.js';
 import {
@@ -115,12 +115,23 @@ export class RegistryService {
     return row.size;
   }
 
-  async openBlob(digest: string, range?: ByteRange): Promise<Readable> {
+  /**
+   * Writes a blob into an HTTP response. `ready` runs once the blob is readable, so the caller can
+   * still answer BLOB_UNKNOWN (never a path) when the store lost what the metadata promises.
+   */
+  async sendBlob(digest: string, destination: Writable, range: ByteRange | undefined, ready: () => void) {
+    let started = false;
     try {
-      return await this.blobs.read(digest, range);
-    } catch {
-      // Metadata says it exists but the store lost it: report it as unknown, never a path.
-      throw blobUnknown(digest);
+      await this.blobs.sendTo(digest, destination, {
+        range,
+        ready: () => {
+          started = true;
+          ready();
+        },
+      });
+    } catch (error) {
+      if (!started) throw blobUnknown(digest);
+      throw error;
     }
   }
 

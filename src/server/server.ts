@@ -212,7 +212,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     async close() {
       closing = true;
       if (gcTimer) clearInterval(gcTimer);
-      await app.close();
+      // Responses that bypass onSend (blob downloads write to the socket themselves) leave
+      // keep-alive connections behind as they finish: sweep idle ones until the server is shut.
+      const sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweeper);
+      }
       await gcRunning?.catch(() => undefined);
       await blobStore.close();
       await database.close();

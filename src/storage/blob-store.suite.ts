@@ -1,7 +1,7 @@
 // The shared test suite every BlobStore implementation runs (like Distribution's storage driver
 // suite): streams in and out, ranges, digest verification, upload sessions, rollback, listing.
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../lib/digest.js';
 import {
@@ -59,6 +59,53 @@ export function blobStoreSuite(name: string, factory: BlobStoreFactory): void {
       expect((await readAll(await store.read(digest))).equals(data)).toBe(true);
       const part = await readAll(await store.read(digest, { start: 10, end: 99 }));
       expect(part.equals(data.subarray(10, 100))).toBe(true);
+    });
+
+    it('sends a blob, or a range of it, into a writable and ends it', async () => {
+      const data = randomBytes(3 * 1024 * 1024 + 17);
+      const digest = await put(data);
+      for (const range of [undefined, { start: 5, end: 2 * 1024 * 1024 + 3 }]) {
+        // Like a socket: the bytes are taken (copied) by the time write() calls back.
+        const parts: Buffer[] = [];
+        const sink = new Writable({
+          write(chunk: Buffer, _encoding, callback) {
+            parts.push(Buffer.from(chunk));
+            setImmediate(callback);
+          },
+        });
+        const finished = new Promise((resolve) => sink.on('finish', resolve));
+        let ready = 0;
+        await store.sendTo(digest, sink, { range, ready: () => ready++ });
+        await finished;
+        const expected = range ? data.subarray(range.start, range.end + 1) : data;
+        expect(Buffer.concat(parts).equals(expected)).toBe(true);
+        expect(ready).toBe(1);
+      }
+    });
+
+    it('refuses to send a missing blob before anything is written', async () => {
+      const sink = new PassThrough();
+      let ready = 0;
+      await expect(
+        store.sendTo(digestOf(Buffer.from('absent')), sink, { ready: () => ready++ }),
+      ).rejects.toThrow();
+      expect(ready).toBe(0);
+      expect(sink.destroyed).toBe(false);
+    });
+
+    it('stops sending when the destination goes away', async () => {
+      const digest = await put(randomBytes(4 * 1024 * 1024));
+      let written = 0;
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          written += chunk.length;
+          if (written > 1024 * 1024) callback(new Error('client went away'));
+          else callback();
+        },
+      });
+      sink.on('error', () => undefined);
+      await expect(store.sendTo(digest, sink, { ready: () => undefined })).rejects.toThrow();
+      expect(sink.destroyed).toBe(true);
     });
 
     it('stores an empty blob', async () => {

@@ -1,7 +1,7 @@
 // The BlobStore interface: content-addressed blobs plus resumable upload sessions. Streams in,
 // streams out, no local paths: a filesystem and an S3 implementation must both fit behind it.
 // Every implementation runs the shared suite in blob-store.suite.ts.
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { DigestAlgorithm } from '../lib/digest.js';
 
 export interface BlobInfo {
@@ -66,6 +66,19 @@ export interface BlobStore {
   stat(digest: string): Promise<BlobInfo | undefined>;
   /** Streams a blob, or an inclusive byte range of it. Throws when missing. */
   read(digest: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Writes a blob (or an inclusive range) into `destination` and ends it. Unlike piping read(),
+   * an implementation may reuse its buffers, so serving a large blob allocates almost nothing.
+   * `ready` runs once the blob is known to be readable, before the first byte is written; a
+   * missing blob rejects before that. A failure after `ready` destroys the destination.
+   * The destination must be done with a chunk when it calls back from write() — true of sockets,
+   * HTTP responses and files, not of a PassThrough, which hands the same buffer on.
+   */
+  sendTo(
+    digest: string,
+    destination: Writable,
+    options: { range?: ByteRange; ready: () => void },
+  ): Promise<void>;
   /** Removes a blob; true when something was removed. */
   delete(digest: string): Promise<boolean>;
   /** Every stored blob digest with its last modification (for garbage collection). */

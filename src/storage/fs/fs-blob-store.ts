@@ -5,7 +5,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import type { Hash } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newHasher, parseDigest, type DigestAlgorithm } from '../../lib/digest.js';
 import { HashOffload } from '../../lib/hash-offload.js';
@@ -23,6 +23,8 @@ import {
 } from '../blob-store.js';
 
 const UPLOAD_ID = /^[A-Za-z0-9-]{1,64}$/;
+/** Read size when serving a blob; the two send buffers are reused for the whole response. */
+const SEND_CHUNK_BYTES = 1024 * 1024;
 /** Uploads known to be at most this big are hashed inline: a worker round trip costs more. */
 const INLINE_HASH_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -84,6 +86,44 @@ export class FsBlobStore implements BlobStore {
       highWaterMark: 4 * 1024 * 1024,
       ...(range ? { start: range.start, end: range.end } : {}),
     });
+  }
+
+  async sendTo(
+    digest: string,
+    destination: Writable,
+    options: { range?: ByteRange; ready: () => void },
+  ): Promise<void> {
+    const handle = await open(this.#blobPath(digest), 'r');
+    try {
+      const size = (await handle.stat()).size;
+      const end = options.range ? options.range.end : size - 1;
+      let position = options.range ? options.range.start : 0;
+      options.ready();
+      // Two buffers in turn: one is read into while the socket still owns the other, and a
+      // buffer is refilled only after the write that used it has completed.
+      const buffers = [Buffer.allocUnsafeSlow(SEND_CHUNK_BYTES), Buffer.allocUnsafeSlow(SEND_CHUNK_BYTES)];
+      let writing: Promise<void> | undefined;
+      for (let turn = 0; position <= end; turn ^= 1) {
+        const buffer = buffers[turn]!;
+        const { bytesRead } = await handle.read(
+          buffer,
+          0,
+          Math.min(buffer.length, end - position + 1),
+          position,
+        );
+        if (bytesRead === 0) throw new Error('blob ended early');
+        await writing;
+        writing = writeChunk(destination, buffer.subarray(0, bytesRead));
+        position += bytesRead;
+      }
+      await writing;
+      destination.end();
+    } catch (error) {
+      destination.destroy();
+      throw error;
+    } finally {
+      await handle.close();
+    }
   }
 
   async delete(digest: string): Promise<boolean> {
@@ -298,6 +338,12 @@ export class FsBlobStore implements BlobStore {
     await handle.close();
     await unlink(probe);
   }
+}
+
+function writeChunk(destination: Writable, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    destination.write(chunk, (error) => (error ? reject(error) : resolve()));
+  });
 }
 
 async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<string> {
