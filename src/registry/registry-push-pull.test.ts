@@ -16,6 +16,8 @@ describe.each(testDialects())('registry push and pull (%s)', (dialect) => {
   });
   afterAll(async () => t.dispose());
   const app = () => t.server.app;
+  let listening: Promise<string> | undefined;
+  const serverUrl = () => (listening ??= t.server.listen());
 
   it('answers the base endpoint with the API version header', async () => {
     const res = await app().inject({ method: 'GET', url: '/v2/' });
@@ -59,7 +61,7 @@ describe.each(testDialects())('registry push and pull (%s)', (dialect) => {
   it('serves a large blob intact over a real socket to a slow reader (send buffers are reused)', async () => {
     const data = randomBytes(9 * 1024 * 1024 + 123);
     const digest = await pushBlob(app(), 'socket/repo', data);
-    const url = await t.server.listen();
+    const url = await serverUrl();
     const received = await new Promise<Buffer>((resolve, reject) => {
       get(`${url}/v2/socket/repo/blobs/${digest}`, (res) => {
         const parts: Buffer[] = [];
@@ -75,6 +77,29 @@ describe.each(testDialects())('registry push and pull (%s)', (dialect) => {
     });
     expect(received.length).toBe(data.length);
     expect(digestOf(received)).toBe(digest);
+  });
+
+  it('survives clients that hang up in the middle of a blob download', async () => {
+    const data = randomBytes(16 * 1024 * 1024);
+    const digest = await pushBlob(app(), 'socket/abort', data);
+    const url = await serverUrl();
+    for (let i = 0; i < 5; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const request = get(`${url}/v2/socket/abort/blobs/${digest}`, (res) => {
+          res.once('data', () => {
+            request.destroy();
+            resolve();
+          });
+        });
+        request.on('error', (error: NodeJS.ErrnoException) =>
+          error.code === 'ECONNRESET' ? resolve() : reject(error),
+        );
+      });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const after = await app().inject({ method: 'GET', url: `/v2/socket/abort/blobs/${digest}` });
+    expect(after.statusCode).toBe(200);
+    expect(digestOf(after.rawPayload)).toBe(digest);
   });
 
   it('pushes with POST then PUT, and with sha512', async () => {

@@ -114,6 +114,9 @@ export class FsBlobStore implements BlobStore {
         if (bytesRead === 0) throw new Error('blob ended early');
         await writing;
         writing = writeChunk(destination, buffer.subarray(0, bytesRead));
+        // The write may fail while the next read is awaited; it is awaited (and rethrown) on the
+        // next turn, so mark it handled now rather than let it count as an unhandled rejection.
+        writing.catch(() => undefined);
         position += bytesRead;
       }
       await writing;
@@ -340,9 +343,18 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
+/** Resolves when the destination is done with `chunk`; rejects if it errors or closes first. */
 function writeChunk(destination: Writable, chunk: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    destination.write(chunk, (error) => (error ? reject(error) : resolve()));
+    if (destination.destroyed) return reject(new Error('destination closed'));
+    // A client that hangs up may leave the write callback uncalled: 'close' ends the wait.
+    const onClose = () => reject(new Error('destination closed before the write completed'));
+    destination.once('close', onClose);
+    destination.write(chunk, (error) => {
+      destination.off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    });
   });
 }
 
