@@ -1,6 +1,6 @@
 // SQL for registry metadata. Every method takes the executor it runs on, so the service decides
 // the transaction boundaries; nothing here builds SQL from strings.
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
@@ -32,6 +32,17 @@ export interface ReferrerRow {
   size: number;
   annotations: string | null;
 }
+
+/**
+ * True for manifest `m` when nothing keeps it alive: no tag, no parent index, and no live subject
+ * it refers to (a signature or SBOM lives as long as its image). Static SQL, no data in it.
+ */
+const unprotectedManifest = sql<boolean>`not exists (select 1 from tags t where t.repository = m.repository and t.digest = m.digest)
+  and not exists (select 1 from manifest_children c where c.repository = m.repository and c.child_digest = m.digest)
+  and not exists (select 1 from manifests s where s.repository = m.repository and s.digest = m.subject)`;
+
+/** True for blob `b` when no manifest in any repository references it. */
+const unreferencedBlob = sql<boolean>`not exists (select 1 from manifest_blobs r where r.blob_digest = b.digest)`;
 
 export class RegistryStore {
   constructor(readonly db: Kysely<Database>) {}
@@ -315,6 +326,73 @@ export class RegistryStore {
   async deleteUpload(ex: Executor, id: string): Promise<boolean> {
     const result = await ex.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
     return result.numDeletedRows > 0n;
+  }
+
+  // ---- garbage collection: candidates are re-checked by the statement that deletes them ----
+
+  async staleUploadIds(ex: Executor, before: number): Promise<string[]> {
+    const rows = await ex.selectFrom('uploads').select('id').where('updated_at', '<', before).execute();
+    return rows.map((r) => r.id);
+  }
+
+  async collectableManifests(
+    ex: Executor,
+    cutoff: number,
+    limit: number,
+  ): Promise<{ repository: string; digest: string }[]> {
+    return ex
+      .selectFrom('manifests as m')
+      .select(['m.repository', 'm.digest'])
+      .where('m.last_used_at', '<', cutoff)
+      .where(unprotectedManifest)
+      .orderBy('m.repository')
+      .orderBy('m.digest')
+      .limit(limit)
+      .execute();
+  }
+
+  async deleteManifestIfCollectable(ex: Executor, repository: string, digest: string, cutoff: number) {
+    const result = await ex
+      .deleteFrom('manifests as m')
+      .where('m.repository', '=', repository)
+      .where('m.digest', '=', digest)
+      .where('m.last_used_at', '<', cutoff)
+      .where(unprotectedManifest)
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  /** Unreferenced blobs older than `cutoff`, in digest order after `after`, a page at a time. */
+  async collectableBlobs(
+    ex: Executor,
+    cutoff: number,
+    after: string,
+    limit: number,
+  ): Promise<{ digest: string; size: number }[]> {
+    return ex
+      .selectFrom('blobs as b')
+      .select(['b.digest', 'b.size'])
+      .where('b.digest', '>', after)
+      .where('b.last_used_at', '<', cutoff)
+      .where(unreferencedBlob)
+      .orderBy('b.digest')
+      .limit(limit)
+      .execute();
+  }
+
+  async deleteBlobIfCollectable(ex: Executor, digest: string, cutoff: number): Promise<boolean> {
+    const result = await ex
+      .deleteFrom('blobs as b')
+      .where('b.digest', '=', digest)
+      .where('b.last_used_at', '<', cutoff)
+      .where(unreferencedBlob)
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async blobRecorded(ex: Executor, digest: string): Promise<boolean> {
+    const row = await ex.selectFrom('blobs').select('digest').where('digest', '=', digest).executeTakeFirst();
+    return row !== undefined;
   }
 
   async countUploads(ex: Executor): Promise<number> {
