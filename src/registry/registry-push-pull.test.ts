@@ -7,7 +7,7 @@ import { testDialects } from '../db/test-databases.js';
 import { digestOf } from '../lib/digest.js';
 import { startTestServer, type TestServer } from '../server/test-server.js';
 import { MediaTypes } from './manifest.js';
-import { errorCode, imageManifest, pushBlob, pushImage, putManifest } from './test-helpers.js';
+import { dockerManifest, errorCode, pushBlob, pushImage, putManifest } from './test-helpers.js';
 
 describe.each(testDialects())('registry push and pull (%s)', (dialect) => {
   let t: TestServer;
@@ -255,20 +255,7 @@ describe.each(testDialects())('registry push and pull (%s)', (dialect) => {
     const layer = randomBytes(200);
     const cd = await pushBlob(app(), 'multi/app', config);
     const ld = await pushBlob(app(), 'multi/app', layer);
-    const docker = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MediaTypes.dockerManifest,
-        config: {
-          mediaType: 'application/vnd.docker.container.image.v1+json',
-          digest: cd,
-          size: config.length,
-        },
-        layers: [
-          { mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', digest: ld, size: layer.length },
-        ],
-      }),
-    );
+    const docker = dockerManifest({ digest: cd, size: config.length }, [{ digest: ld, size: layer.length }]);
     const put = await putManifest(app(), 'multi/app', 'docker', docker, MediaTypes.dockerManifest);
     expect(put.statusCode, put.body).toBe(201);
     const list = Buffer.from(
@@ -428,27 +415,15 @@ describe.each(testDialects())('registry push and pull (%s)', (dialect) => {
   it('keeps image manifests referencing layers by descriptors with urls (non-distributable)', async () => {
     const config = Buffer.from('{"os":"windows"}');
     const cd = await pushBlob(app(), 'foreign/app', config);
-    const body = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MediaTypes.dockerManifest,
-        config: {
-          mediaType: 'application/vnd.docker.container.image.v1+json',
-          digest: cd,
-          size: config.length,
-        },
-        layers: [
-          {
-            mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-            digest: digestOf(Buffer.from('foreign')),
-            size: 7,
-            urls: ['https://example.invalid/layer'],
-          },
-        ],
-      }),
-    );
+    const body = dockerManifest({ digest: cd, size: config.length }, [
+      {
+        mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+        digest: digestOf(Buffer.from('foreign')),
+        size: 7,
+        urls: ['https://example.invalid/layer'],
+      },
+    ]);
     const res = await putManifest(app(), 'foreign/app', 'v1', body, MediaTypes.dockerManifest);
     expect(res.statusCode, res.body).toBe(201);
-    void imageManifest;
   });
 });

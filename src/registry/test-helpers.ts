@@ -46,6 +46,21 @@ export function imageManifest(
   );
 }
 
+/** A Docker schema 2 manifest; layers may carry extra descriptor fields (e.g. urls). */
+export function dockerManifest(
+  config: { digest: string; size: number },
+  layers: ({ digest: string; size: number } & Record<string, unknown>)[],
+): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaTypes.dockerManifest,
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', ...config },
+      layers: layers.map((l) => ({ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', ...l })),
+    }),
+  );
+}
+
 export async function putManifest(
   app: FastifyInstance,
   repo: string,

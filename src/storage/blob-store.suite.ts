@@ -108,6 +108,13 @@ export function blobStoreSuite(name: string, factory: BlobStoreFactory): void {
       expect(sink.destroyed).toBe(true);
     });
 
+    it('stops waiting when the destination closes without ever calling back', async () => {
+      const digest = await put(randomBytes(3 * 1024 * 1024));
+      // Like a socket whose client vanished mid-write: the callback never comes, 'close' does.
+      const sink = new Writable({ write: () => setTimeout(() => sink.destroy(), 10) });
+      await expect(store.sendTo(digest, sink, { ready: () => undefined })).rejects.toThrow(/closed/);
+    });
+
     it('stores an empty blob', async () => {
       const digest = await put(Buffer.alloc(0));
       expect(await store.stat(digest)).toEqual({ digest, size: 0 });
