@@ -2,6 +2,7 @@
 // The `palisade` command. Subcommands live in their own modules; this file wires them up and
 // turns any failure into one line on stderr and exit code 1.
 import { Command, CommanderError } from 'commander';
+import { adminCommand } from './admin-command.js';
 import { serveCommand } from './serve-command.js';
 
 const program = new Command()
@@ -12,6 +13,7 @@ const program = new Command()
   .exitOverride();
 
 program.addCommand(serveCommand());
+program.addCommand(adminCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -2,27 +2,15 @@
 // down cleanly on SIGTERM/SIGINT (in-flight requests finish; a second signal forces exit).
 import { Command, Option } from 'commander';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from '../config/load.js';
 import { createServer } from '../server/server.js';
-
-interface ServeFlags {
-  host?: string;
-  port?: string;
-  dataDir?: string;
-  databaseUrl?: string;
-  config?: string;
-  dev?: boolean;
-  logLevel?: string;
-}
+import { addHostOptions, configFromFlags, type HostFlags } from './host-options.js';
 
 export function serveCommand(): Command {
-  return new Command('serve')
-    .description('start the Palisade server (embedded defaults: SQLite + blobs under ./palisade-data)')
-    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
-    .option('--port <port>', 'port to listen on (default 5000; 0 picks a free one)')
-    .option('--data-dir <dir>', 'where the embedded database and blobs live (default ./palisade-data)')
-    .option('--database-url <url>', 'postgres://… to use PostgreSQL instead of the embedded SQLite')
-    .option('--config <file>', 'YAML configuration file (flags > PALISADE_* env > file > defaults)')
+  return addHostOptions(
+    new Command('serve').description(
+      'start the Palisade server (embedded defaults: SQLite + blobs under ./palisade-data)',
+    ),
+  )
     .option('--dev', 'development mode: relaxes production-only rules, and says so')
     .addOption(
       new Option('--log-level <level>', 'log level').choices([
@@ -35,18 +23,8 @@ export function serveCommand(): Command {
         'silent',
       ]),
     )
-    .action(async (flags: ServeFlags) => {
-      const config = loadConfig({
-        file: flags.config,
-        flags: {
-          host: flags.host,
-          port: flags.port === undefined ? undefined : parsePort(flags.port),
-          dataDir: flags.dataDir,
-          databaseUrl: flags.databaseUrl,
-          dev: flags.dev ? true : undefined,
-          logLevel: flags.logLevel,
-        },
-      });
+    .action(async (flags: HostFlags) => {
+      const config = configFromFlags(flags);
       const server = await createServer(config);
       if (config.dev) {
         server.app.log.warn(
@@ -84,8 +62,4 @@ export function serveCommand(): Command {
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       process.stdout.write(`Palisade listening on http://${host}:${address.port}\n`);
     });
-}
-
-function parsePort(value: string): number | string {
-  return /^\d+$/.test(value) ? Number(value) : value;
 }

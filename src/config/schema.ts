@@ -51,6 +51,34 @@ const registrySchema = z
   })
   .strict();
 
+const identitySchema = z
+  .object({
+    /**
+     * Key-encryption key for the issuer's signing keys: 32 bytes, base64 or base64url. When unset,
+     * one is generated at first start into <dataDir>/keys/kek (mode 0600): fine for one server,
+     * but replicas sharing a PostgreSQL database must all be given the same key here.
+     */
+    keyEncryptionKey: z
+      .string()
+      .regex(/^[A-Za-z0-9+/_-]{43}=?$/, 'must be 32 bytes encoded as base64 or base64url')
+      .optional(),
+    /** How long one signing key signs before the next takes over; it stays published for 1 h more. */
+    signingKeyRotationSeconds: z
+      .number()
+      .int()
+      .min(2 * 3600)
+      .max(365 * 86400)
+      .default(30 * 86400),
+    /** Lifetime of access and registry tokens; never more than an hour. */
+    accessTokenTtlSeconds: z.number().int().min(60).max(3600).default(900),
+    /** The `service` registry clients name when they ask /token for a token (and its audience). */
+    registryService: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,255}$/, 'letters, digits and . _ : - only')
+      .default('palisade'),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     host: z.string().min(1).max(255).default('127.0.0.1'),
@@ -63,7 +91,28 @@ export const configSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Seconds to let in-flight requests finish on SIGTERM/SIGINT. */
     shutdownTimeoutSeconds: z.number().int().min(0).max(3600).default(30),
+    /**
+     * The URL clients reach this server at (scheme, host, port, no path): the token issuer and the
+     * realm registry clients are sent to. Defaults to http://<host>:<port> as listened on.
+     */
+    publicUrl: z
+      .string()
+      .max(2048)
+      .url()
+      .refine((value) => {
+        const url = new URL(value);
+        return (
+          (url.protocol === 'https:' || url.protocol === 'http:') &&
+          url.pathname === '/' &&
+          !url.search &&
+          !url.hash &&
+          !url.username &&
+          !url.password
+        );
+      }, 'must be an http(s) origin such as https://registry.example.com, without path, query or credentials')
+      .optional(),
     registry: registrySchema.default(registrySchema.parse({})),
+    identity: identitySchema.default(identitySchema.parse({})),
   })
   .strict();
 

@@ -15,6 +15,7 @@ import {
 import pg from 'pg';
 import { dialectOf, type Dialect } from './dialect.js';
 import { registryMigration } from './migrations/0001-registry.js';
+import { identityMigration } from './migrations/0002-identity.js';
 import type { Database } from './schema.js';
 
 export interface DatabaseHandle {
@@ -91,6 +92,7 @@ function withStatementCache(database: SQLite.Database, limit = 500): SqliteDiale
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-registry': registryMigration(dialect),
+    '0002-identity': identityMigration(dialect),
   };
 }
 

@@ -60,6 +60,51 @@ export interface UploadsTable {
   updated_at: number;
 }
 
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  public_jwk: string;
+  private_jwk_encrypted: string;
+  kek_id: string;
+  created_at: number;
+  activates_at: number;
+  retires_at: number;
+  expires_at: number;
+}
+
+export interface UsersTable {
+  id: string;
+  display_name: string;
+  email: string | null;
+  is_admin: number;
+  created_at: number;
+  disabled_at: number | null;
+}
+
+export interface OrganizationsTable {
+  name: string;
+  created_at: number;
+}
+
+export interface RoleBindingsTable {
+  id: string;
+  principal: string;
+  role: string;
+  organization: string;
+  repository: string;
+  created_at: number;
+}
+
+export interface PublicRepositoriesTable {
+  name: string;
+  created_at: number;
+}
+
+export interface RevokedTokensTable {
+  jti: string;
+  expires_at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -69,4 +114,10 @@ export interface Database {
   manifest_children: ManifestChildrenTable;
   tags: TagsTable;
   uploads: UploadsTable;
+  signing_keys: SigningKeysTable;
+  users: UsersTable;
+  organizations: OrganizationsTable;
+  role_bindings: RoleBindingsTable;
+  public_repositories: PublicRepositoriesTable;
+  revoked_tokens: RevokedTokensTable;
 }

@@ -35,6 +35,19 @@ export abstract class PalisadeError extends Error {
   get status(): number {
     return statusForCode(this.code);
   }
+
+  /** The JSON body the edge sends: the OCI-style `{errors:[…]}` unless a protocol needs another. */
+  body(): Record<string, unknown> {
+    return {
+      errors: [
+        {
+          code: this.code,
+          message: this.message,
+          ...(this.detail === undefined ? {} : { detail: this.detail }),
+        },
+      ],
+    };
+  }
 }
 
 export const INTERNAL_ERROR = registerErrorCode('PALISADE_INTERNAL', 500);

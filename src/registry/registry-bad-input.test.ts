@@ -294,29 +294,6 @@ describe.each(testDialects())('registry bad input (%s)', (dialect) => {
     );
   });
 
-  it('refuses writes from clients that are not on the server host', async () => {
-    const remote = { remoteAddress: '10.1.2.3' };
-    await refuses(
-      () => app().inject({ method: 'POST', url: '/v2/base/app/blobs/uploads/', ...remote }),
-      403,
-      'DENIED',
-    );
-    await refuses(
-      () => app().inject({ method: 'DELETE', url: '/v2/base/app/manifests/v1', ...remote }),
-      403,
-      'DENIED',
-    );
-    const image = await pushImage(app(), 'base/app', 'v4');
-    await refuses(
-      () =>
-        app().inject({ method: 'PUT', url: '/v2/base/app/manifests/x', payload: image.manifest, ...remote }),
-      403,
-      'DENIED',
-    );
-    const read = await app().inject({ method: 'GET', url: '/v2/base/app/manifests/v4', ...remote });
-    expect(read.statusCode).toBe(200);
-  });
-
   it('reports a blob that vanished from storage as unknown, without a path', async () => {
     const digest = await pushBlob(app(), 'base/app', randomBytes(10));
     await t.server.registry.blobs.delete(digest);
@@ -352,7 +329,7 @@ describe.each(testDialects())('registry with deletes disabled (%s)', (dialect) =
 
 function rawRequest(port: number, request: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.end(request));
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
     const chunks: Buffer[] = [];
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));

@@ -4,7 +4,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { ServerMetrics } from '../server/metrics.js';
-import type { Authorizer, Capability, RequestContext } from './authorizer.js';
+import type { Authorizer, RequestContext } from '../identity/authorizer.js';
+import type { Capability } from '../identity/capabilities.js';
 import { OciError } from './errors.js';
 import { MANIFEST_MEDIA_TYPES } from './manifest.js';
 import type { ContentRange, RegistryService } from './service.js';
@@ -64,7 +65,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'base',
       methods: ['GET', 'HEAD'],
       pattern: /^\/v2\/?$/,
-      capability: 'public',
+      capability: 'authenticated',
       async handle({ reply }) {
         await reply.header('Content-Type', 'application/json').send('{}');
       },
@@ -73,7 +74,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'catalog',
       methods: ['GET'],
       pattern: /^\/v2\/_catalog$/,
-      capability: 'registry:catalog',
+      capability: 'registry.catalog',
       async handle({ reply, query }) {
         const limit = service.pageSize(query.get('n') ?? undefined);
         const repositories = await service.listRepositories(limit, query.get('last') ?? undefined);
@@ -90,7 +91,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'tags',
       methods: ['GET'],
       pattern: new RegExp(`^/v2/${NAME}/tags/list$`),
-      capability: 'registry:read',
+      capability: 'repo.pull',
       async handle(call) {
         const name = named(call);
         const limit = service.pageSize(call.query.get('n') ?? undefined);
@@ -108,7 +109,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'referrers',
       methods: ['GET'],
       pattern: new RegExp(`^/v2/${NAME}/referrers/([^/]+)$`),
-      capability: 'registry:read',
+      capability: 'repo.pull',
       async handle(call) {
         const name = named(call);
         const artifactType = call.query.get('artifactType') ?? undefined;
@@ -123,7 +124,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'manifest',
       methods: ['GET', 'HEAD'],
       pattern: new RegExp(`^/v2/${NAME}/manifests/([^/]+)$`),
-      capability: 'registry:read',
+      capability: 'repo.pull',
       async handle(call) {
         const name = named(call);
         const reference = service.parseReference(call.params[1]!);
@@ -151,7 +152,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'manifest',
       methods: ['PUT'],
       pattern: new RegExp(`^/v2/${NAME}/manifests/([^/]+)$`),
-      capability: 'registry:write',
+      capability: 'repo.push',
       async handle(call) {
         const name = named(call);
         const reference = service.parseReference(call.params[1]!);
@@ -177,7 +178,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'manifest',
       methods: ['DELETE'],
       pattern: new RegExp(`^/v2/${NAME}/manifests/([^/]+)$`),
-      capability: 'registry:delete',
+      capability: 'repo.delete',
       async handle(call) {
         const name = named(call);
         await service.deleteManifest(name, service.parseReference(call.params[1]!));
@@ -188,7 +189,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'upload-start',
       methods: ['POST'],
       pattern: new RegExp(`^/v2/${NAME}/blobs/uploads/?$`),
-      capability: 'registry:write',
+      capability: 'repo.push',
       async handle(call) {
         const name = named(call);
         const mount = call.query.get('mount');
@@ -225,7 +226,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'upload',
       methods: ['GET'],
       pattern: new RegExp(`^/v2/${NAME}/blobs/uploads/([^/]+)$`),
-      capability: 'registry:write',
+      capability: 'repo.push',
       async handle(call) {
         const name = named(call);
         const upload = await service.uploadStatus(name, call.params[1]!);
@@ -236,7 +237,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'upload',
       methods: ['PATCH'],
       pattern: new RegExp(`^/v2/${NAME}/blobs/uploads/([^/]+)$`),
-      capability: 'registry:write',
+      capability: 'repo.push',
       async handle(call) {
         const name = named(call);
         const id = call.params[1]!;
@@ -256,7 +257,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'upload',
       methods: ['PUT'],
       pattern: new RegExp(`^/v2/${NAME}/blobs/uploads/([^/]+)$`),
-      capability: 'registry:write',
+      capability: 'repo.push',
       async handle(call) {
         const name = named(call);
         const digest = call.query.get('digest');
@@ -285,7 +286,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'upload',
       methods: ['DELETE'],
       pattern: new RegExp(`^/v2/${NAME}/blobs/uploads/([^/]+)$`),
-      capability: 'registry:write',
+      capability: 'repo.push',
       async handle(call) {
         const name = named(call);
         await service.cancelUpload(name, call.params[1]!);
@@ -296,7 +297,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'blob',
       methods: ['GET', 'HEAD'],
       pattern: new RegExp(`^/v2/${NAME}/blobs/([^/]+)$`),
-      capability: 'registry:read',
+      capability: 'repo.pull',
       async handle(call) {
         const name = named(call);
         const digest = service.parseDigest(call.params[1]!).digest;
@@ -335,7 +336,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
       id: 'blob',
       methods: ['DELETE'],
       pattern: new RegExp(`^/v2/${NAME}/blobs/([^/]+)$`),
-      capability: 'registry:delete',
+      capability: 'repo.delete',
       async handle(call) {
         const name = named(call);
         await service.deleteBlob(name, service.parseDigest(call.params[1]!).digest);
@@ -362,10 +363,19 @@ export function mountRegistry(app: FastifyInstance, deps: RegistryRouteDeps): V2
       pathMatched = true;
       if (!route.methods.includes(method)) continue;
       request.registryRoute = route.id;
-      const context: RequestContext = { ip: request.ip, requestId: request.id };
+      const context: RequestContext = {
+        ip: request.ip,
+        requestId: request.id,
+        authorization: request.headers.authorization,
+      };
       const params = match.slice(1);
       if (route.capability !== 'public') {
-        await deps.authorizer.authorize(context, route.capability, params[0]);
+        // Before anything reads the body or the name: refusals drain and close (error handler).
+        await deps.authorizer.authorize(
+          context,
+          route.capability,
+          route.id === 'base' ? undefined : params[0],
+        );
       }
       await route.handle({ request, reply, params, query, context });
       return;

@@ -4,8 +4,7 @@ import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDialects } from '../db/test-databases.js';
-import { CAPABILITIES } from '../registry/authorizer.js';
-import { LoopbackAuthorizer } from '../registry/loopback-authorizer.js';
+import { CAPABILITIES } from '../identity/capabilities.js';
 import { registryRoutes } from '../registry/routes.js';
 import { pushBlob } from '../registry/test-helpers.js';
 import { installCapabilityGuard } from './server.js';
@@ -32,13 +31,13 @@ describe.each(testDialects())('server (%s)', (dialect) => {
   it('declares a known capability for every registry endpoint', () => {
     const routes = registryRoutes({
       service: t.server.registry,
-      authorizer: new LoopbackAuthorizer(),
+      authorizer: t.server.identity.authorizer,
       metrics: t.server.metrics,
     });
     expect(routes.length).toBeGreaterThan(10);
     for (const route of routes) expect(CAPABILITIES, route.id).toContain(route.capability);
     const anonymous = routes.filter((r) => r.capability === 'public').map((r) => r.id);
-    expect(anonymous).toEqual(['base']);
+    expect(anonymous).toEqual([]);
   });
 
   it('gives every response a request id (echoing a well-formed incoming one) and security headers', async () => {
@@ -77,10 +76,18 @@ describe.each(testDialects())('server (%s)', (dialect) => {
     expect(text).toMatch(/palisade_registry_uploads_in_progress 1/);
   });
 
-  it('serves metrics only to the server host until identity exists', async () => {
-    const res = await app().inject({ method: 'GET', url: '/metrics', remoteAddress: '192.0.2.7' });
-    expect(res.statusCode).toBe(403);
-    expect(res.json<{ errors: { code: string }[] }>().errors[0]!.code).toBe('DENIED');
+  it('serves metrics only to administrators', async () => {
+    const anonymous = await app().inject({ method: 'GET', url: '/metrics', headers: { authorization: '' } });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.json<{ errors: { code: string }[] }>().errors[0]!.code).toBe('UNAUTHORIZED');
+    expect(anonymous.headers['www-authenticate']).toMatch(/^Bearer realm="http:\/\/palisade.test\/token"/);
+    const forged = await app().inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: { authorization: `Bearer ${t.adminToken.slice(0, -4)}AAAA` },
+    });
+    expect(forged.statusCode).toBe(401);
+    expect(forged.headers['www-authenticate']).toContain('error="invalid_token"');
   });
 
   it('answers unknown routes with a JSON 404', async () => {

@@ -2,7 +2,6 @@
 // process-level concerns every route shares: request ids, logging, security headers, metrics,
 // error translation, health endpoints, background garbage collection and clean shutdown.
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import Fastify, {
   type FastifyError,
@@ -11,15 +10,18 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { migrateToLatest, openDatabase, type DatabaseHandle } from '../db/database.js';
+import type { DatabaseHandle } from '../db/database.js';
 import { PalisadeError } from '../lib/errors.js';
-import { CAPABILITIES, type Authorizer, type Capability } from '../registry/authorizer.js';
+import type { Authorizer } from '../identity/authorizer.js';
+import { isCapability } from '../identity/capabilities.js';
+import { mountIdentity } from '../identity/routes.js';
+import { issuerUrl, type IdentityService } from '../identity/service.js';
 import { collectGarbage, type GcResult } from '../registry/gc.js';
-import { LoopbackAuthorizer } from '../registry/loopback-authorizer.js';
 import { mountRegistry } from '../registry/routes.js';
 import { RegistryService } from '../registry/service.js';
 import { RegistryStore } from '../registry/store.js';
 import { FsBlobStore } from '../storage/fs/fs-blob-store.js';
+import { openCore } from './host-local.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 
 declare module 'fastify' {
@@ -34,6 +36,7 @@ export interface PalisadeServer {
   config: Config;
   database: DatabaseHandle;
   registry: RegistryService;
+  identity: IdentityService;
   metrics: ServerMetrics;
   /** Starts listening; resolves with the URL. */
   listen(): Promise<string>;
@@ -42,6 +45,7 @@ export interface PalisadeServer {
 }
 
 export interface ServerOptions {
+  /** Replaces the token-based authorizer (registry-only tests use one that allows everything). */
   authorizer?: Authorizer;
   /** A pino destination for tests; defaults to stdout. */
   logStream?: NodeJS.WritableStream;
@@ -50,15 +54,9 @@ export interface ServerOptions {
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<PalisadeServer> {
+  let boundPort = config.port;
+  const { database, identity } = await openCore(config, () => issuerUrl(config, boundPort));
   const dataDir = resolve(config.dataDir);
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const database = openDatabase(config.databaseUrl ?? join(dataDir, 'palisade.db'));
-  try {
-    await migrateToLatest(database);
-  } catch (error) {
-    await database.close();
-    throw error;
-  }
   const blobStore = new FsBlobStore(join(dataDir, 'blobs'));
   await blobStore.init();
   const store = new RegistryStore(database.db);
@@ -70,7 +68,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     maxPageSize: config.registry.maxPageSize,
   });
   const metrics = createMetrics(() => store.countUploads(database.db));
-  const authorizer = options.authorizer ?? new LoopbackAuthorizer();
+  const authorizer = options.authorizer ?? identity.authorizer;
 
   const app = Fastify({
     logger: {
@@ -98,7 +96,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   app.addHook('preHandler', async (request) => {
     const capability = request.routeOptions.config.capability;
     if (capability === undefined || capability === 'dispatch' || capability === 'public') return;
-    await authorizer.authorize({ ip: request.ip, requestId: request.id }, capability as Capability);
+    if (!isCapability(capability)) throw new Error(`unknown capability ${capability}`);
+    await authorizer.authorize(
+      { ip: request.ip, requestId: request.id, authorization: request.headers.authorization },
+      capability,
+    );
   });
 
   app.addHook('onRequest', (request, reply, done) => {
@@ -131,17 +133,19 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     if (body.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: body.code, status: body.status }, 'request refused');
     if (error instanceof PalisadeError) reply.headers(error.headers);
-    if (!request.raw.readableEnded) {
+    const payload =
+      error instanceof PalisadeError
+        ? error.body()
+        : { errors: [{ code: body.code, message: body.message }] };
+    const hasBody =
+      (request.headers['content-length'] !== undefined && request.headers['content-length'] !== '0') ||
+      request.headers['transfer-encoding'] !== undefined;
+    if (hasBody && !request.raw.readableEnded) {
       // Unread body left on the socket would be parsed as the next request: close instead.
       reply.header('Connection', 'close');
       request.raw.resume();
     }
-    return reply
-      .code(body.status)
-      .header('Content-Type', 'application/json; charset=utf-8')
-      .send({
-        errors: [{ code: body.code, message: body.message, ...(body.detail ? { detail: body.detail } : {}) }],
-      });
+    return reply.code(body.status).header('Content-Type', 'application/json; charset=utf-8').send(payload);
   });
 
   app.setNotFoundHandler({}, (request, reply) =>
@@ -169,11 +173,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const ready = Object.values(checks).every((v) => v === 'ok');
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
-  app.get('/metrics', { config: { capability: 'metrics:read' } }, async (_request, reply) => {
+  app.get('/metrics', { config: { capability: 'metrics.read' } }, async (_request, reply) => {
     return reply.header('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
   mountRegistry(app, { service: registry, authorizer, metrics });
+  mountIdentity(app, identity);
 
   let gcRunning: Promise<GcResult> | undefined;
   const runGc = () => {
@@ -190,15 +195,22 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     return gcRunning;
   };
   let gcTimer: NodeJS.Timeout | undefined;
+  const maintenanceTimer = setInterval(() => {
+    identity.maintain().catch((error: unknown) => app.log.error({ err: error }, 'identity upkeep failed'));
+  }, 60_000);
+  maintenanceTimer.unref();
 
   return {
     app,
     config,
     database,
     registry,
+    identity,
     metrics,
     async listen() {
       const url = await app.listen({ host: config.host, port: config.port });
+      const address = app.server.address();
+      if (address && typeof address === 'object') boundPort = address.port;
       if (config.registry.gc.enabled) {
         gcTimer = setInterval(
           () => void runGc().catch(() => undefined),
@@ -212,6 +224,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     async close() {
       closing = true;
       if (gcTimer) clearInterval(gcTimer);
+      clearInterval(maintenanceTimer);
       // Responses that bypass onSend (blob downloads write to the socket themselves) leave
       // keep-alive connections behind as they finish: sweep idle ones until the server is shut.
       const sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
@@ -231,7 +244,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
 export function installCapabilityGuard(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     const capability = route.config?.capability;
-    if (!capability || (capability !== 'dispatch' && !CAPABILITIES.includes(capability))) {
+    if (!capability || (capability !== 'dispatch' && !isCapability(capability))) {
       throw new Error(`route ${String(route.method)} ${route.url} declares no known capability`);
     }
   });

@@ -10,15 +10,26 @@ import { createServer, type PalisadeServer, type ServerOptions } from './server.
 
 export interface TestServer {
   server: PalisadeServer;
+  /** A break-glass admin access token (1 h) minted by the server under test. */
+  adminToken: string;
   dataDir: string;
   database: TestDatabase;
   dispose(): Promise<void>;
 }
 
+export interface TestServerOptions extends ServerOptions {
+  /**
+   * Requests that carry no Authorization header get the admin token added (default true): tests
+   * of the registry itself then run through real token verification without repeating it.
+   * Identity tests set false to see exactly what an anonymous caller sees.
+   */
+  asAdmin?: boolean;
+}
+
 export async function startTestServer(
   dialect: Dialect,
   overrides: Partial<ConfigInput> = {},
-  options: ServerOptions = {},
+  options: TestServerOptions = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase(dialect);
   const dataDir = mkdtempSync(join(tmpdir(), 'palisade-test-'));
@@ -27,13 +38,22 @@ export async function startTestServer(
     databaseUrl: database.url,
     logLevel: 'silent',
     port: 0,
+    publicUrl: 'http://palisade.test',
     ...overrides,
     registry: { ...overrides.registry, gc: { enabled: false, ...overrides.registry?.gc } },
   });
   const server = await createServer(config, options);
+  const adminToken = (await server.identity.breakGlassToken(3600)).token;
+  if (options.asAdmin ?? true) {
+    server.app.addHook('onRequest', (request, _reply, done) => {
+      request.headers.authorization ??= `Bearer ${adminToken}`;
+      done();
+    });
+  }
   await server.app.ready();
   return {
     server,
+    adminToken,
     dataDir,
     database,
     async dispose() {

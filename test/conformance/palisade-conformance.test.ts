@@ -9,12 +9,14 @@ describe.each(testDialects())('Palisade (%s)', (dialect) => {
   let t: TestServer;
   let baseUrl = '';
   beforeAll(async () => {
-    t = await startTestServer(dialect);
+    // No implicit credentials: every request of the suite carries the admin token explicitly.
+    t = await startTestServer(dialect, {}, { asAdmin: false });
     baseUrl = await t.server.listen();
   });
   afterAll(async () => t.dispose());
   defineConformanceSuite(() => ({
     baseUrl,
+    headers: { Authorization: `Bearer ${t.adminToken}` },
     namespace: 'conformance/test',
     crossMountNamespace: 'conformance/mount-target',
   }));

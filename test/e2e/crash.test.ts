@@ -33,6 +33,8 @@ import {
   sha256,
   skopeo,
   startServer,
+  authorizedFetch,
+  writeAuthFile,
   stopAllServers,
   testDialects,
   waitFor,
@@ -55,6 +57,10 @@ if (!skopeoProbe.available) {
 }
 
 const temp = new TempDirs();
+
+let token = '';
+/** Every direct HTTP call of this suite carries the current admin token. */
+const fetch = authorizedFetch(() => token);
 afterAll(() => temp.removeAll());
 
 // ---- deterministic large content ------------------------------------------------------------
@@ -245,7 +251,7 @@ function age(path: string, when: Date): void {
 async function expectHealthyAfterRestart(server: RunningServer) {
   const ready = await fetch(`${server.url}/readyz`);
   expect(ready.status).toBe(200);
-  const report = await checkConsistency(server.url);
+  const report = await checkConsistency(server.url, fetch);
   expect(report.problems).toEqual([]);
   return report;
 }
@@ -260,9 +266,27 @@ describe.each(testDialects())('crash safety: kill -9 and restart (%s)', (dialect
   /** Monolithic uploads cut off by a crash (directories without a database row). */
   const strandedUploads: string[] = [];
 
-  const restart = async (env: Record<string, string> = {}) => {
+  let tokenIssuer = '';
+  /**
+   * Restarts on the same data. The issuer is the stable e2e public URL unless `realIssuer` (skopeo
+   * follows the token realm, so it must be the real address); a new admin token is minted when
+   * the issuer changes, and skopeo gets it through an auth file.
+   */
+  const restart = async (env: Record<string, string> = {}, realIssuer = false) => {
     await server?.kill9();
-    server = await startServer({ dataDir, databaseUrl: database.databaseUrl, env });
+    server = await startServer({
+      dataDir,
+      databaseUrl: database.databaseUrl,
+      env,
+      ...(realIssuer ? { publicUrl: false as const } : {}),
+    });
+    const issuer = realIssuer ? server.url : 'stable';
+    if (issuer !== tokenIssuer) {
+      token = await server.adminToken();
+      tokenIssuer = issuer;
+      if (realIssuer)
+        process.env.REGISTRY_AUTH_FILE = writeAuthFile(temp.make(), registryHost(server), token);
+    }
     return server;
   };
   const expectAcknowledgedTags = (report: { tags: Map<string, string> }) => {
@@ -276,6 +300,8 @@ describe.each(testDialects())('crash safety: kill -9 and restart (%s)', (dialect
   });
 
   afterAll(async () => {
+    delete process.env.REGISTRY_AUTH_FILE;
+    tokenIssuer = '';
     await stopAllServers();
     await database.dispose();
   });
@@ -484,7 +510,7 @@ describe.each(testDialects())('crash safety: kill -9 and restart (%s)', (dialect
         layers: [{ 'data/random.bin': randomBytes(96 * MiB) }, { 'app/readme.txt': 'small layer\n' }],
       });
       const bigLayer = layout.images[0]!.layerDigests[0]!;
-      let s = await restart();
+      let s = await restart({}, true);
       const target = `docker://${registryHost(s)}/crash/skopeo:v1`;
       const before = new Set(uploadsOnDisk(dataDir).keys());
       const copy = skopeo(['copy', '--dest-tls-verify=false', `oci:${layout.dir}:v1`, target]);
@@ -508,7 +534,7 @@ describe.each(testDialects())('crash safety: kill -9 and restart (%s)', (dialect
       const copied = await copy;
       expect(copied.code, 'skopeo copy failed once the server was gone').not.toBe(0);
 
-      s = await restart();
+      s = await restart({}, true);
       const report = await expectHealthyAfterRestart(s);
       expectAcknowledgedTags(report);
       expect(report.tags.has('crash/skopeo:v1')).toBe(false);

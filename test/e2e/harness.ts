@@ -60,6 +60,13 @@ export interface StartServerOptions {
    * config layering); set the port through env or args then.
    */
   bare?: boolean;
+  /**
+   * The server's public URL (its token issuer). Default http://palisade.e2e: stable across
+   * restarts, so an admin token minted once stays valid when a test restarts the server on another
+   * port. Pass false for clients that follow the token realm (skopeo, podman): the issuer is then
+   * the real http://host:port the server listens on.
+   */
+  publicUrl?: string | false;
 }
 
 export interface ExitStatus {
@@ -80,11 +87,14 @@ export interface RunningServer {
   stderr(): string;
   /** Sends a signal (SIGTERM by default) and resolves with the exit code (null if killed by a signal). */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** A break-glass admin access token from `palisade admin token` run against this server's data. */
+  adminToken(): Promise<string>;
   /** SIGKILL: the crash case. Resolves once the process is gone. */
   kill9(): Promise<void>;
 }
 
 const live = new Set<RunningServer>();
+const E2E_KEK = randomBytes(32).toString('base64url');
 const ownedDataDirs = new TempDirs();
 
 /** Environment for a child: ours minus any PALISADE_* (so the developer's shell cannot leak in). */
@@ -104,9 +114,14 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   if (opts.databaseUrl !== undefined) args.push('--database-url', opts.databaseUrl);
   args.push(...(opts.args ?? []));
 
+  // One key-encryption key for every server of this test run: servers that share a PostgreSQL
+  // database must share it, exactly as production replicas must.
+  const settings: Record<string, string> = { PALISADE_IDENTITY__KEY_ENCRYPTION_KEY: E2E_KEK, ...opts.env };
+  const publicUrl = opts.publicUrl ?? 'http://palisade.e2e';
+  if (publicUrl !== false) settings.PALISADE_PUBLIC_URL ??= publicUrl;
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
-    env: childEnv(opts.env),
+    env: childEnv(settings),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -175,6 +190,24 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       live.delete(server);
       return status.code;
     },
+    async adminToken() {
+      const cliArgs = [
+        'admin',
+        'token',
+        '--ttl',
+        '1h',
+        '--data-dir',
+        dataDir,
+        '--host',
+        host.replace(/^\[|\]$/g, ''),
+        '--port',
+        String(port),
+      ];
+      if (opts.databaseUrl !== undefined) cliArgs.push('--database-url', opts.databaseUrl);
+      const result = await runCli(cliArgs, settings);
+      if (result.code !== 0) throw new Error(`palisade admin token failed: ${result.stderr}`);
+      return result.stdout.trim();
+    },
     async kill9() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
@@ -196,6 +229,26 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+}
+
+/** fetch that sends `Authorization: Bearer <token()>` unless the request sets its own header. */
+export function authorizedFetch(token: () => string): typeof fetch {
+  return (input, init = {}) => {
+    const headers = new Headers(init.headers);
+    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${token()}`);
+    return fetch(input, { ...init, headers });
+  };
+}
+
+/**
+ * A containers-auth.json (for REGISTRY_AUTH_FILE) holding an access token as the password for
+ * `host`: skopeo and podman then run the registry token flow (401 → /token with Basic → Bearer).
+ */
+export function writeAuthFile(dir: string, host: string, token: string): string {
+  const file = join(dir, 'auth.json');
+  const auth = Buffer.from(`palisade:${token}`).toString('base64');
+  writeFileSync(file, JSON.stringify({ auths: { [host]: { auth } } }), { mode: 0o600 });
+  return file;
 }
 
 /** Runs the CLI to completion (for --help and start-up failures); kills it after `timeoutMs`. */
@@ -511,7 +564,10 @@ export interface ConsistencyReport {
  * Walks the registry from the outside: catalog → tags → GET every manifest (and every child of an
  * index) → HEAD every referenced blob. Anything visible must be whole.
  */
-export async function checkConsistency(baseUrl: string): Promise<ConsistencyReport> {
+export async function checkConsistency(
+  baseUrl: string,
+  http: typeof fetch = fetch,
+): Promise<ConsistencyReport> {
   const report: ConsistencyReport = {
     repositories: [],
     tags: new Map(),
@@ -519,14 +575,14 @@ export async function checkConsistency(baseUrl: string): Promise<ConsistencyRepo
     blobsChecked: 0,
     problems: [],
   };
-  const catalog = await fetch(`${baseUrl}/v2/_catalog?n=10000`);
+  const catalog = await http(`${baseUrl}/v2/_catalog?n=10000`);
   if (catalog.status !== 200) {
     report.problems.push(`GET /v2/_catalog → ${catalog.status}`);
     return report;
   }
   report.repositories = ((await catalog.json()) as { repositories: string[] }).repositories;
   for (const repository of report.repositories) {
-    const list = await fetch(`${baseUrl}/v2/${repository}/tags/list?n=10000`);
+    const list = await http(`${baseUrl}/v2/${repository}/tags/list?n=10000`);
     if (list.status !== 200) {
       report.problems.push(`GET /v2/${repository}/tags/list → ${list.status}`);
       continue;
@@ -534,7 +590,7 @@ export async function checkConsistency(baseUrl: string): Promise<ConsistencyRepo
     const { tags } = (await list.json()) as { tags: string[] | null };
     const seen = new Set<string>();
     const visit = async (reference: string, via: string): Promise<void> => {
-      const response = await fetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, {
+      const response = await http(`${baseUrl}/v2/${repository}/manifests/${reference}`, {
         headers: { Accept: ALL_MANIFEST_TYPES },
       });
       const body = Buffer.from(await response.arrayBuffer());
@@ -553,7 +609,7 @@ export async function checkConsistency(baseUrl: string): Promise<ConsistencyRepo
       for (const child of manifest.manifests ?? []) await visit(child.digest, `${via} → ${child.digest}`);
       const blobs = [...(manifest.config ? [manifest.config] : []), ...(manifest.layers ?? [])];
       for (const blob of blobs) {
-        const head = await fetch(`${baseUrl}/v2/${repository}/blobs/${blob.digest}`, { method: 'HEAD' });
+        const head = await http(`${baseUrl}/v2/${repository}/blobs/${blob.digest}`, { method: 'HEAD' });
         report.blobsChecked++;
         if (head.status !== 200) {
           report.problems.push(`${via}: HEAD blob ${repository}@${blob.digest} → ${head.status}`);
@@ -561,7 +617,7 @@ export async function checkConsistency(baseUrl: string): Promise<ConsistencyRepo
       }
     };
     for (const tag of tags ?? []) {
-      const head = await fetch(`${baseUrl}/v2/${repository}/manifests/${tag}`, {
+      const head = await http(`${baseUrl}/v2/${repository}/manifests/${tag}`, {
         method: 'HEAD',
         headers: { Accept: ALL_MANIFEST_TYPES },
       });

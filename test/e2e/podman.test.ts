@@ -30,6 +30,8 @@ import {
   type E2eDatabase,
   type OciLayout,
   type RunningServer,
+  authorizedFetch,
+  writeAuthFile,
 } from './harness.js';
 
 interface Manifest {
@@ -45,6 +47,10 @@ interface Index {
 
 const temp = new TempDirs();
 afterAll(() => temp.removeAll());
+
+let token = '';
+/** Direct HTTP checks of this suite carry the admin token podman also uses. */
+const fetch = authorizedFetch(() => token);
 
 /** podman on its own store under `root`, so tests neither see nor change the machine's images. */
 function podmanIn(root: string) {
@@ -115,8 +121,11 @@ describe.each(testDialects())('podman against palisade serve (%s)', (dialect) =>
   beforeAll(async () => {
     if (!probe.available) return;
     database = await e2eDatabase(dialect);
-    server = await startServer({ databaseUrl: database.databaseUrl });
+    server = await startServer({ databaseUrl: database.databaseUrl, publicUrl: false });
     host = registryHost(server);
+    // podman runs the registry token flow with this access token as its password.
+    token = await server.adminToken();
+    process.env.REGISTRY_AUTH_FILE = writeAuthFile(temp.make(), host, token);
     podman = podmanIn(temp.make('palisade-e2e-podman-'));
     layout = await buildOciLayout(temp.make(), { tag: 'v1' });
     const id = expectSuccess(
@@ -127,6 +136,7 @@ describe.each(testDialects())('podman against palisade serve (%s)', (dialect) =>
   });
 
   afterAll(async () => {
+    delete process.env.REGISTRY_AUTH_FILE;
     await stopAllServers();
     await database?.dispose();
   });
@@ -335,7 +345,7 @@ describe.each(testDialects())('podman against palisade serve (%s)', (dialect) =>
   });
 
   it.skipIf(!probe.available)('leaves every tag resolving to whole content', async () => {
-    const report = await checkConsistency(server.url);
+    const report = await checkConsistency(server.url, fetch);
     expect(report.problems).toEqual([]);
     expect(report.tags.size).toBe(4);
   });

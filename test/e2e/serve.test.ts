@@ -1,8 +1,9 @@
 // The `palisade` command as an operator meets it: the ready line, --help, clean shutdown on
 // SIGTERM/SIGINT that lets an in-flight upload finish, one-line errors for invalid configuration,
-// the flags > env > file precedence, the 127.0.0.1 default bind, and the pre-identity policy that
-// refuses writes and deletes from any non-loopback client (checked over real sockets, through a
-// non-loopback address of this machine). Server behaviour runs on SQLite, and on PostgreSQL when
+// the flags > env > file precedence, the 127.0.0.1 default bind, and that no request without a
+// valid token reads or changes anything, from loopback or from any other address (checked over
+// real sockets, through a non-loopback address of this machine), while a host-local admin token
+// works from anywhere. Server behaviour runs on SQLite, and on PostgreSQL when
 // PALISADE_TEST_DATABASE_URL is set.
 import { Agent, request as httpRequest } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
@@ -16,6 +17,7 @@ import {
   OCI_CONFIG,
   OCI_MANIFEST,
   TempDirs,
+  authorizedFetch,
   e2eDatabase,
   runCli,
   sha256,
@@ -31,6 +33,11 @@ afterAll(async () => {
   await stopAllServers();
   temp.removeAll();
 });
+
+let token = '';
+/** Requests carry the current server's admin token unless they set their own Authorization. */
+const fetch = authorizedFetch(() => token);
+const anonymousFetch = globalThis.fetch;
 
 const READY = /^Palisade listening on http:\/\/127\.0\.0\.1:(\d+)\n$/;
 
@@ -78,9 +85,15 @@ describe('palisade CLI', () => {
     const server = await startServer();
     expect(server.host).toBe('127.0.0.1');
     expect(server.stdout()).toMatch(READY);
+    const anonymous = await anonymousFetch(`${server.url}/v2/`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
+    expect(anonymous.headers.get('www-authenticate')).toBe(
+      'Bearer realm="http://palisade.e2e/token",service="palisade"',
+    );
+    token = await server.adminToken();
     const base = await fetch(`${server.url}/v2/`);
     expect(base.status).toBe(200);
-    expect(base.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${server.url}/readyz`);
     expect(ready.status).toBe(200);
@@ -225,7 +238,7 @@ describe('palisade CLI', () => {
     const server = await startServer({ bare: true, env: { PALISADE_PORT: '0' } });
     expect(server.stdout()).toMatch(READY);
     expect(server.host).toBe('127.0.0.1');
-    expect((await fetch(`${server.url}/v2/`)).status).toBe(200);
+    expect((await anonymousFetch(`${server.url}/v2/`)).status).toBe(401);
     if (externalV4) {
       // Not reachable from the network at all.
       await expect(fetch(urlFor(externalV4, server.port, '/v2/'))).rejects.toThrow();
@@ -256,6 +269,7 @@ describe.each(testDialects())('palisade serve lifecycle and access policy (%s)',
       databaseUrl: database.databaseUrl,
       env: { PALISADE_SHUTDOWN_TIMEOUT_SECONDS: '10' },
     });
+    token = await server.adminToken();
     const start = await fetch(`${server.url}/v2/shutdown/slow/blobs/uploads/`, { method: 'POST' });
     expect(start.status).toBe(202);
     const location = start.headers.get('location')!;
@@ -266,7 +280,7 @@ describe.each(testDialects())('palisade serve lifecycle and access policy (%s)',
     const patch = httpRequest(new URL(location, server.url), {
       method: 'PATCH',
       agent,
-      headers: { 'Content-Type': 'application/octet-stream' },
+      headers: { 'Content-Type': 'application/octet-stream', Authorization: `Bearer ${token}` },
     });
     const response = new Promise<{ status: number | undefined; range: string | undefined }>(
       (resolveResponse, rejectResponse) => {
@@ -307,6 +321,7 @@ describe.each(testDialects())('palisade serve lifecycle and access policy (%s)',
 
     // Every acknowledged byte is there after a restart: complete the upload and read it back.
     const again = await startServer({ databaseUrl: database.databaseUrl, dataDir: server.dataDir });
+    // Same data and issuer: the token minted before the restart is still good.
     const status = await fetch(new URL(location, again.url));
     expect(status.status).toBe(204);
     expect(status.headers.get('range')).toBe(`0-${total - 1}`);
@@ -332,6 +347,7 @@ describe.each(testDialects())('palisade serve lifecycle and access policy (%s)',
 
   it('exits 0 on SIGINT, promptly even with an idle keep-alive connection', async () => {
     const server = await startServer({ databaseUrl: database.databaseUrl });
+    token = await server.adminToken();
     expect((await fetch(`${server.url}/v2/`)).status).toBe(200); // leaves a kept-alive socket
     const started = Date.now();
     expect(await server.stop('SIGINT')).toBe(0);
@@ -369,66 +385,57 @@ describe.each(testDialects())('palisade serve lifecycle and access policy (%s)',
     return { manifest: put.headers.get('docker-content-digest')!, blob };
   }
 
-  async function expectDenied(response: Response): Promise<void> {
-    expect(response.status).toBe(403);
-    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+  /** 401 with the registry's Bearer challenge and an OCI error body. */
+  async function expectUnauthorized(response: Response, what: string): Promise<void> {
+    expect(response.status, what).toBe(401);
+    expect(response.headers.get('www-authenticate'), what).toMatch(
+      /^Bearer realm="http:\/\/palisade\.e2e\/token",service="palisade"/,
+    );
     const body = (await response.json()) as { errors: Array<{ code: string; message: string }> };
-    expect(body.errors).toHaveLength(1);
-    expect(body.errors[0]!.code).toBe('DENIED');
-    expect(body.errors[0]!.message).toEqual(expect.any(String));
+    expect(body.errors[0]!.code, what).toBe('UNAUTHORIZED');
   }
 
-  /** From `remote` (a non-loopback address): reads work, every write and delete is DENIED. */
-  async function checkRemotePolicy(remote: (path: string) => string, local: (path: string) => string) {
-    const sample = await pushSample(local(''), 'policy/app');
-    const opened = await fetch(local('/v2/policy/app/blobs/uploads/'), { method: 'POST' });
+  /**
+   * Without a token nothing is readable or writable, from `remote` (a non-loopback address) or from
+   * loopback alike; with the admin token, `remote` may push, and nothing the refusals touched changed.
+   */
+  async function checkTokenPolicy(remote: (path: string) => string, local: (path: string) => string) {
+    token = await server().adminToken();
+    const sample = await pushSample(remote(''), 'policy/app');
+    const opened = await fetch(remote('/v2/policy/app/blobs/uploads/'), { method: 'POST' });
     expect(opened.status).toBe(202);
     const session = opened.headers.get('location')!;
+    const data = Buffer.from('no token');
+    const manifest = await (
+      await fetch(remote('/v2/policy/app/manifests/v1'), { headers: { Accept: OCI_MANIFEST } })
+    ).text();
 
-    const base = await fetch(remote('/v2/'));
-    expect(base.status).toBe(200);
-    expect((await fetch(remote('/v2/policy/app/tags/list'))).status).toBe(200);
-    expect((await fetch(remote('/v2/_catalog'))).status).toBe(200);
-    const manifest = await fetch(remote('/v2/policy/app/manifests/v1'), {
-      headers: { Accept: OCI_MANIFEST },
-    });
-    expect(manifest.status).toBe(200);
-    expect(manifest.headers.get('docker-content-digest')).toBe(sample.manifest);
-    expect((await fetch(remote(`/v2/policy/app/blobs/${sample.blob}`))).status).toBe(200);
+    for (const at of [remote, local]) {
+      const attempts: [string, string, RequestInit][] = [
+        ['GET', '/v2/', {}],
+        ['GET', '/v2/policy/app/tags/list', {}],
+        ['GET', '/v2/_catalog', {}],
+        ['GET', '/v2/policy/app/manifests/v1', {}],
+        ['GET', `/v2/policy/app/blobs/${sample.blob}`, {}],
+        ['POST', '/v2/x/blobs/uploads/', {}],
+        ['POST', `/v2/x/blobs/uploads/?digest=${sha256(data)}`, { body: data }],
+        ['POST', `/v2/policy/app/blobs/uploads/?mount=${sample.blob}&from=policy/app`, {}],
+        ['PATCH', session, { body: data }],
+        ['PUT', `${session}?digest=${sha256(data)}`, { body: data }],
+        ['GET', session, {}],
+        ['DELETE', session, {}],
+        ['PUT', '/v2/policy/app/manifests/v2', { body: manifest, headers: { 'Content-Type': OCI_MANIFEST } }],
+        ['DELETE', '/v2/policy/app/manifests/v1', {}],
+        ['DELETE', `/v2/policy/app/manifests/${sample.manifest}`, {}],
+        ['DELETE', `/v2/policy/app/blobs/${sample.blob}`, {}],
+      ];
+      for (const [method, path, init] of attempts) {
+        await expectUnauthorized(await anonymousFetch(at(path), { ...init, method }), `${method} ${path}`);
+      }
+      expect((await anonymousFetch(at('/metrics'))).status).toBe(401);
+    }
 
-    await expectDenied(await fetch(remote('/v2/x/blobs/uploads/'), { method: 'POST' }));
-    const data = Buffer.from('not from here');
-    await expectDenied(
-      await fetch(remote(`/v2/x/blobs/uploads/?digest=${sha256(data)}`), { method: 'POST', body: data }),
-    );
-    await expectDenied(
-      await fetch(remote(`/v2/policy/app/blobs/uploads/?mount=${sample.blob}&from=policy/app`), {
-        method: 'POST',
-      }),
-    );
-    await expectDenied(await fetch(remote(session), { method: 'PATCH', body: data }));
-    await expectDenied(
-      await fetch(remote(`${session}?digest=${sha256(data)}`), { method: 'PUT', body: data }),
-    );
-    await expectDenied(await fetch(remote(session), { method: 'GET' }));
-    await expectDenied(await fetch(remote(session), { method: 'DELETE' }));
-    await expectDenied(
-      await fetch(remote('/v2/policy/app/manifests/v2'), {
-        method: 'PUT',
-        body: await (
-          await fetch(local('/v2/policy/app/manifests/v1'), { headers: { Accept: OCI_MANIFEST } })
-        ).text(),
-        headers: { 'Content-Type': OCI_MANIFEST },
-      }),
-    );
-    await expectDenied(await fetch(remote('/v2/policy/app/manifests/v1'), { method: 'DELETE' }));
-    await expectDenied(
-      await fetch(remote(`/v2/policy/app/manifests/${sample.manifest}`), { method: 'DELETE' }),
-    );
-    await expectDenied(await fetch(remote(`/v2/policy/app/blobs/${sample.blob}`), { method: 'DELETE' }));
-    await expectDenied(await fetch(remote('/metrics')));
-
-    // Nothing changed: the tag, the blob and the open session are as loopback left them.
+    // Nothing changed: the tag, the blob and the open session are as the admin left them.
     const tags = (await (await fetch(local('/v2/policy/app/tags/list'))).json()) as { tags: string[] };
     expect(tags.tags).toEqual(['v1']);
     expect((await fetch(local('/v2/x/tags/list'))).status).toBe(404);
@@ -436,39 +443,43 @@ describe.each(testDialects())('palisade serve lifecycle and access policy (%s)',
     const status = await fetch(local(session));
     expect(status.status).toBe(204);
     expect(status.headers.get('range')).toBe('0-0');
-    expect((await fetch(local('/metrics'))).status).toBe(200);
+    expect((await fetch(remote('/metrics'))).status).toBe(200);
   }
 
+  let current: Awaited<ReturnType<typeof startServer>> | undefined;
+  const server = () => current!;
+
   it.skipIf(!externalV4)(
-    `bound to 0.0.0.0: reads from ${externalV4 ?? 'a non-loopback address'} work, writes and deletes get 403 DENIED`,
+    `bound to 0.0.0.0: without a token ${externalV4 ?? 'a non-loopback address'} and 127.0.0.1 get 401 for everything; the admin token works remotely`,
     async () => {
-      const server = await startServer({ databaseUrl: database.databaseUrl, args: ['--host', '0.0.0.0'] });
-      expect(server.host).toBe('0.0.0.0');
-      await checkRemotePolicy(
-        (path) => urlFor(externalV4!, server.port, path),
-        (path) => urlFor('127.0.0.1', server.port, path),
+      current = await startServer({ databaseUrl: database.databaseUrl, args: ['--host', '0.0.0.0'] });
+      expect(server().host).toBe('0.0.0.0');
+      await checkTokenPolicy(
+        (path) => urlFor(externalV4!, server().port, path),
+        (path) => urlFor('127.0.0.1', server().port, path),
       );
-      expect(await server.stop()).toBe(0);
+      expect(await server().stop()).toBe(0);
     },
   );
 
   it.skipIf(!externalV6 || !externalV4)(
-    `bound to :: (dual stack): ${externalV6 ?? 'IPv6'} and IPv4-mapped ${externalV4 ?? 'IPv4'} are refused, ::1 and 127.0.0.1 may write`,
+    `bound to :: (dual stack): ${externalV6 ?? 'IPv6'}, IPv4-mapped ${externalV4 ?? 'IPv4'} and ::1 alike need a token`,
     async () => {
-      const server = await startServer({ databaseUrl: database.databaseUrl, args: ['--host', '::'] });
-      expect(server.host).toBe('[::]');
-      await checkRemotePolicy(
-        (path) => urlFor(externalV6!, server.port, path),
-        (path) => urlFor('::1', server.port, path),
+      current = await startServer({ databaseUrl: database.databaseUrl, args: ['--host', '::'] });
+      expect(server().host).toBe('[::]');
+      await checkTokenPolicy(
+        (path) => urlFor(externalV6!, server().port, path),
+        (path) => urlFor('::1', server().port, path),
       );
-      // IPv4 clients arrive as ::ffff:a.b.c.d: loopback stays trusted, the rest does not.
-      await expectDenied(
-        await fetch(urlFor(externalV4!, server.port, '/v2/y/blobs/uploads/'), { method: 'POST' }),
+      // IPv4 clients arrive as ::ffff:a.b.c.d: no address is trusted without a token.
+      await expectUnauthorized(
+        await anonymousFetch(urlFor('127.0.0.1', server().port, '/v2/y/blobs/uploads/'), { method: 'POST' }),
+        'POST from 127.0.0.1',
       );
       expect(
-        (await fetch(urlFor('127.0.0.1', server.port, '/v2/y/blobs/uploads/'), { method: 'POST' })).status,
+        (await fetch(urlFor(externalV4!, server().port, '/v2/y/blobs/uploads/'), { method: 'POST' })).status,
       ).toBe(202);
-      expect(await server.stop()).toBe(0);
+      expect(await server().stop()).toBe(0);
     },
   );
 });

@@ -26,9 +26,15 @@ import {
   type E2eDatabase,
   type OciLayout,
   type RunningServer,
+  writeAuthFile,
+  authorizedFetch,
 } from './harness.js';
 
 const probe = await probeCommand('skopeo');
+
+let token = '';
+/** Direct HTTP checks of this suite carry the admin token skopeo also uses. */
+const fetch = authorizedFetch(() => token);
 if (!probe.available) {
   console.warn(`skopeo e2e tests are SKIPPED: ${probe.reason} (install skopeo to run them)`);
 }
@@ -67,8 +73,15 @@ describe.each(testDialects())('skopeo against palisade serve (%s)', (dialect) =>
     if (!probe.available) return;
     database = await e2eDatabase(dialect);
     // Request logs at info level let the mount test see which uploads were mounts.
-    server = await startServer({ databaseUrl: database.databaseUrl, env: { PALISADE_LOG_LEVEL: 'info' } });
+    server = await startServer({
+      databaseUrl: database.databaseUrl,
+      env: { PALISADE_LOG_LEVEL: 'info' },
+      publicUrl: false,
+    });
     host = registryHost(server);
+    // skopeo runs the registry token flow with this access token as its password.
+    token = await server.adminToken();
+    process.env.REGISTRY_AUTH_FILE = writeAuthFile(temp.make(), host, token);
     image = await buildOciLayout(temp.make(), { tag: 'v1' });
     multi = await buildOciLayout(temp.make(), {
       tag: 'multi',
@@ -80,6 +93,7 @@ describe.each(testDialects())('skopeo against palisade serve (%s)', (dialect) =>
   });
 
   afterAll(async () => {
+    delete process.env.REGISTRY_AUTH_FILE;
     await stopAllServers();
     await database?.dispose();
     temp.removeAll();
@@ -307,7 +321,7 @@ describe.each(testDialects())('skopeo against palisade serve (%s)', (dialect) =>
   });
 
   it.skipIf(!probe.available)('leaves a registry where every tag resolves to whole content', async () => {
-    const report = await checkConsistency(server.url);
+    const report = await checkConsistency(server.url, fetch);
     expect(report.problems).toEqual([]);
     expect([...report.tags.keys()].sort()).toEqual(['other/app:v1', 'team/app:v1', 'team/multi:v1']);
     expect(report.blobsChecked).toBeGreaterThanOrEqual(9);

@@ -1,0 +1,173 @@
+// Identity's HTTP edge: OIDC discovery, the public JWKS, and the Docker registry token endpoint
+// (GET with Basic auth per the Docker token spec; POST form per its OAuth2 variant). Handlers
+// parse and bound input, call the identity service, and shape the protocol's response.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isValidRepositoryName } from '../registry/names.js';
+import { OciError } from '../registry/errors.js';
+import type { Principal } from './authorizer.js';
+import { InvalidTokenError, OAuthError } from './errors.js';
+import type { IdentityService } from './service.js';
+import { SCOPES } from './access-policy.js';
+import type { AccessEntry } from './tokens.js';
+
+const MAX_SCOPES = 32;
+const MAX_SCOPE_LENGTH = 600;
+const MAX_FORM_BYTES = 16 * 1024;
+
+export function mountIdentity(app: FastifyInstance, identity: IdentityService): void {
+  app.get(
+    '/.well-known/openid-configuration',
+    { config: { capability: 'public' } },
+    async (_request, reply) => {
+      const issuer = identity.tokens.issuer;
+      return reply.header('Cache-Control', 'public, max-age=300').send({
+        issuer,
+        jwks_uri: `${issuer}/.well-known/jwks.json`,
+        scopes_supported: [...SCOPES],
+        response_types_supported: [],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['ES256'],
+        token_endpoint_auth_methods_supported: ['none'],
+        registry_token_endpoint: `${issuer}/token`,
+        registry_service: identity.tokens.registryService,
+      });
+    },
+  );
+
+  app.get('/.well-known/jwks.json', { config: { capability: 'public' } }, async (_request, reply) => {
+    return reply.header('Cache-Control', 'public, max-age=300').send(await identity.keys.jwks());
+  });
+
+  // Docker token spec: GET /token?service=…&scope=…, credentials (if any) as HTTP Basic.
+  app.get('/token', { config: { capability: 'public' } }, async (request, reply) => {
+    const query = new URLSearchParams((request.raw.url ?? '').split('?')[1] ?? '');
+    const requested = parseRequest(
+      query.get('service'),
+      query.getAll('scope'),
+      identity,
+      (message) => new OciError('UNAUTHORIZED', message, { status: 400 }),
+    );
+    let principal: Principal;
+    try {
+      principal = await identity.principalFromSecret(basicSecret(request.headers.authorization));
+    } catch (error) {
+      if (!(error instanceof InvalidTokenError)) throw error;
+      throw new OciError(
+        'UNAUTHORIZED',
+        `credentials refused: ${error.reason}; sign in again (palisade auth login) and use a fresh access token as the password`,
+        {
+          headers: { 'WWW-Authenticate': 'Basic realm="palisade", charset="UTF-8"' },
+        },
+      );
+    }
+    const { minted } = await identity.registryToken(principal, requested);
+    return reply.header('Cache-Control', 'no-store').send({
+      token: minted.token,
+      access_token: minted.token,
+      expires_in: minted.expiresIn,
+      issued_at: new Date(minted.issuedAt * 1000).toISOString(),
+    });
+  });
+
+  // The OAuth2 variant (what containerd and newer docker use): grant_type=password with the access
+  // token as the password. No refresh tokens are issued, so refresh_token grants are refused.
+  void app.register((scope, _options, done) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: MAX_FORM_BYTES },
+      (_request, body, next) => next(null, new URLSearchParams(body as string)),
+    );
+    scope.post(
+      '/token',
+      { config: { capability: 'public' } },
+      async (request: FastifyRequest, reply: FastifyReply) => {
+        const form = request.body instanceof URLSearchParams ? request.body : new URLSearchParams();
+        const grantType = form.get('grant_type');
+        if (grantType !== 'password') {
+          throw new OAuthError(
+            grantType ? 'unsupported_grant_type' : 'invalid_request',
+            grantType
+              ? `grant_type ${grantType} is not supported here; use password with an access token as the password`
+              : 'grant_type is required',
+          );
+        }
+        const password = form.get('password');
+        if (!password)
+          throw new OAuthError('invalid_request', 'password (a Palisade access token) is required');
+        const requested = parseRequest(
+          form.get('service'),
+          form.getAll('scope'),
+          identity,
+          (message) => new OAuthError('invalid_request', message),
+        );
+        let principal: Principal;
+        try {
+          principal = await identity.principalFromSecret(password);
+        } catch (error) {
+          if (!(error instanceof InvalidTokenError)) throw error;
+          throw new OAuthError('invalid_grant', `credentials refused: ${error.reason}`);
+        }
+        const { minted, access } = await identity.registryToken(principal, requested);
+        return reply.header('Cache-Control', 'no-store').send({
+          access_token: minted.token,
+          token_type: 'Bearer',
+          expires_in: minted.expiresIn,
+          issued_at: new Date(minted.issuedAt * 1000).toISOString(),
+          scope: access.map((a) => `${a.type}:${a.name}:${a.actions.join(',')}`).join(' '),
+        });
+      },
+    );
+    done();
+  });
+}
+
+/** The password of an HTTP Basic header (any username), or undefined when there is none. */
+function basicSecret(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Basic +([A-Za-z0-9+/]+=*) *$/i.exec(header);
+  if (!match) throw new InvalidTokenError('the Authorization header must be HTTP Basic');
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon === -1) throw new InvalidTokenError('malformed Basic credentials');
+  return decoded.slice(colon + 1);
+}
+
+/** Checks `service` and parses Docker scopes (`repository:<name>:<actions>`, `registry:catalog:*`). */
+function parseRequest(
+  service: string | null,
+  scopes: string[],
+  identity: IdentityService,
+  fail: (message: string) => Error,
+): AccessEntry[] {
+  if (service !== null && service !== identity.tokens.registryService) {
+    throw fail(
+      `unknown service ${JSON.stringify(service.slice(0, 100))}; this registry's service is ${identity.tokens.registryService}`,
+    );
+  }
+  const items = scopes.flatMap((s) => s.split(' ')).filter(Boolean);
+  if (items.length > MAX_SCOPES) throw fail(`at most ${MAX_SCOPES} scopes per request`);
+  const entries: AccessEntry[] = [];
+  for (const item of items) {
+    if (item.length > MAX_SCOPE_LENGTH) throw fail('scope too long');
+    const first = item.indexOf(':');
+    const last = item.lastIndexOf(':');
+    if (first === -1 || first === last)
+      throw fail(`malformed scope ${JSON.stringify(item)}; expected type:name:actions`);
+    const type = item.slice(0, first);
+    const name = item.slice(first + 1, last);
+    const actions = item
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean);
+    if (type === 'repository') {
+      if (!isValidRepositoryName(name))
+        throw fail(`invalid repository name in scope ${JSON.stringify(item)}`);
+      entries.push({ type, name, actions });
+    } else if (type === 'registry') {
+      entries.push({ type, name, actions });
+    }
+    // Other resource types are ignored, as the Docker token spec allows.
+  }
+  return entries;
+}

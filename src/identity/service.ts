@@ -1,0 +1,110 @@
+// Identity's composition and its operations that span parts: loading the KEK, keeping signing
+// keys rotated, and the Docker token endpoint's logic (who is asking, what they asked for, what
+// they get). Both `serve` and host-local admin commands build it from the same configuration.
+import { join, resolve } from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { DatabaseHandle } from '../db/database.js';
+import { AccessPolicy, ANONYMOUS, BREAK_GLASS_SUBJECT } from './access-policy.js';
+import type { Principal } from './authorizer.js';
+import { BearerAuthorizer } from './bearer-authorizer.js';
+import { InvalidTokenError } from './errors.js';
+import { KeyEncryptionKey } from './key-encryption.js';
+import { SigningKeys } from './signing-keys.js';
+import { IdentityStore } from './store.js';
+import { TokenService, type AccessEntry, type MintedToken } from './tokens.js';
+
+export interface IdentityOptions {
+  /** The issuer URL; a function because the listening port may be known only after start. */
+  issuer: () => string;
+}
+
+export class IdentityService {
+  readonly store: IdentityStore;
+  readonly keys: SigningKeys;
+  readonly tokens: TokenService;
+  readonly policy: AccessPolicy;
+  readonly authorizer: BearerAuthorizer;
+
+  constructor(config: Config, database: DatabaseHandle, options: IdentityOptions) {
+    this.store = new IdentityStore(database.db);
+    const kek = KeyEncryptionKey.load(
+      config.identity.keyEncryptionKey,
+      join(resolve(config.dataDir), 'keys', 'kek'),
+    );
+    this.keys = new SigningKeys(this.store, kek, config.identity.signingKeyRotationSeconds * 1000);
+    this.tokens = new TokenService(this.keys, this.store, {
+      issuer: options.issuer,
+      registryService: config.identity.registryService,
+      defaultTtlSeconds: config.identity.accessTokenTtlSeconds,
+    });
+    this.policy = new AccessPolicy(this.store);
+    this.authorizer = new BearerAuthorizer(this.tokens, this.policy);
+  }
+
+  /** Periodic upkeep: key rotation and forgetting revocations of tokens that expired anyway. */
+  async maintain(
+    now = Date.now(),
+  ): Promise<{ keysCreated: number; keysDeleted: number; revocationsPruned: number }> {
+    const rotation = await this.keys.rotate(now);
+    const revocationsPruned = await this.store.pruneRevoked(this.store.db, now);
+    return { keysCreated: rotation.created.length, keysDeleted: rotation.deleted, revocationsPruned };
+  }
+
+  /** Host-local break-glass: an admin access token for automation on the server host. */
+  breakGlassToken(ttlSeconds: number): Promise<MintedToken> {
+    return this.tokens.mintAccessToken({
+      subject: BREAK_GLASS_SUBJECT,
+      scope: ['registry', 'api', 'admin'],
+      clientId: 'palisade-admin-cli',
+      ttlSeconds,
+    });
+  }
+
+  /**
+   * The caller behind /token's Basic credentials: a Palisade access token as the password (any
+   * username), or nobody. Registry tokens cannot be traded for new ones.
+   */
+  async principalFromSecret(secret: string | undefined): Promise<Principal> {
+    if (secret === undefined) return ANONYMOUS;
+    const verified = await this.tokens.verify(secret, ['access']);
+    if (verified.kind !== 'access') throw new InvalidTokenError('only an access token can be exchanged here');
+    const principal = await this.policy.principalFor(verified);
+    if (!principal.scopes.has('registry') && !principal.scopes.has('admin')) {
+      throw new InvalidTokenError(
+        'this access token is not valid for the registry (scope "registry" missing)',
+      );
+    }
+    return principal;
+  }
+
+  /** A registry token for the granted part of `requested`, living no longer than the caller's own token. */
+  async registryToken(
+    principal: Principal,
+    requested: AccessEntry[],
+  ): Promise<{ minted: MintedToken; access: AccessEntry[] }> {
+    const access = await this.policy.grantRegistryAccess(principal, requested);
+    const remaining = principal.token
+      ? principal.token.claims.exp - Math.floor(Date.now() / 1000)
+      : undefined;
+    const ttl = Math.min(this.tokens.ttl(), remaining ?? Number.POSITIVE_INFINITY);
+    const minted = await this.tokens.mintRegistryToken({
+      subject: principal.subject,
+      access,
+      authentication: principal.authentication,
+      ttlSeconds: Math.max(ttl, 1),
+    });
+    return { minted, access };
+  }
+}
+
+/**
+ * The issuer URL: the configured public URL, else http://<host>:<port> as listened on (so a
+ * host-local command computes the same issuer as `serve` from the same settings).
+ */
+export function issuerUrl(config: Config, port = config.port): string {
+  if (config.publicUrl) return new URL(config.publicUrl).origin;
+  const host = config.host;
+  const urlHost =
+    host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  return `http://${urlHost}:${port}`;
+}

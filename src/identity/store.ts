@@ -1,0 +1,138 @@
+// SQL for identity: signing keys, users, organizations, role bindings, public repositories and
+// revoked token ids. Methods take the executor they run on, so services own the transactions.
+import type { Kysely, Transaction } from 'kysely';
+import type { Database, SigningKeysTable, UsersTable } from '../db/schema.js';
+
+export type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface BindingRow {
+  id: string;
+  principal: string;
+  role: string;
+  organization: string;
+  repository: string;
+  created_at: number;
+}
+
+export class IdentityStore {
+  constructor(readonly db: Kysely<Database>) {}
+
+  transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(fn);
+  }
+
+  // --- signing keys ---
+
+  /** Keys still published (not yet expired), newest activation first. */
+  publishedKeys(ex: Executor, now: number): Promise<SigningKeysTable[]> {
+    return ex
+      .selectFrom('signing_keys')
+      .selectAll()
+      .where('expires_at', '>', now)
+      .orderBy('activates_at', 'desc')
+      .orderBy('kid', 'desc')
+      .execute();
+  }
+
+  async insertKey(ex: Executor, row: SigningKeysTable): Promise<void> {
+    await ex.insertInto('signing_keys').values(row).execute();
+  }
+
+  async deleteExpiredKeys(ex: Executor, now: number): Promise<number> {
+    const result = await ex.deleteFrom('signing_keys').where('expires_at', '<=', now).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  // --- users ---
+
+  findUser(ex: Executor, id: string): Promise<UsersTable | undefined> {
+    return ex.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async insertUser(ex: Executor, row: UsersTable): Promise<void> {
+    await ex.insertInto('users').values(row).execute();
+  }
+
+  async countAdmins(ex: Executor): Promise<number> {
+    const row = await ex
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('is_admin', '=', 1)
+      .where('disabled_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  // --- organizations and bindings ---
+
+  async ensureOrganization(ex: Executor, name: string, now: number): Promise<void> {
+    await ex
+      .insertInto('organizations')
+      .values({ name, created_at: now })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+  }
+
+  async insertBinding(ex: Executor, row: BindingRow): Promise<void> {
+    await ex.insertInto('role_bindings').values(row).execute();
+  }
+
+  /** Bindings of a principal that apply to a repository: the whole organization, or exactly it. */
+  bindingsFor(
+    ex: Executor,
+    principal: string,
+    organization: string,
+    repository: string,
+  ): Promise<BindingRow[]> {
+    return ex
+      .selectFrom('role_bindings')
+      .selectAll()
+      .where('principal', '=', principal)
+      .where('organization', '=', organization)
+      .where((eb) => eb.or([eb('repository', '=', ''), eb('repository', '=', repository)]))
+      .execute();
+  }
+
+  // --- public repositories ---
+
+  async isPublic(ex: Executor, repository: string): Promise<boolean> {
+    const row = await ex
+      .selectFrom('public_repositories')
+      .select('name')
+      .where('name', '=', repository)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async setPublic(ex: Executor, repository: string, isPublic: boolean, now: number): Promise<void> {
+    if (isPublic) {
+      await ex
+        .insertInto('public_repositories')
+        .values({ name: repository, created_at: now })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .execute();
+    } else {
+      await ex.deleteFrom('public_repositories').where('name', '=', repository).execute();
+    }
+  }
+
+  // --- revocation ---
+
+  async revokeToken(ex: Executor, jti: string, expiresAt: number): Promise<void> {
+    await ex
+      .insertInto('revoked_tokens')
+      .values({ jti, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('jti').doNothing())
+      .execute();
+  }
+
+  async isRevoked(ex: Executor, jti: string): Promise<boolean> {
+    const row = await ex.selectFrom('revoked_tokens').select('jti').where('jti', '=', jti).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async pruneRevoked(ex: Executor, now: number): Promise<number> {
+    const result = await ex.deleteFrom('revoked_tokens').where('expires_at', '<=', now).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
