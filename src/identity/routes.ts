@@ -45,7 +45,7 @@ export function mountIdentity(app: FastifyInstance, identity: IdentityService): 
       query.get('service'),
       query.getAll('scope'),
       identity,
-      (message) => new OciError('UNAUTHORIZED', message, { status: 400 }),
+      (message) => new OAuthError('invalid_request', message),
     );
     let principal: Principal;
     try {

@@ -109,6 +109,12 @@ export async function snapshot(test: TestServer): Promise<string> {
     'manifest_children',
     'tags',
     'uploads',
+    'signing_keys',
+    'users',
+    'organizations',
+    'role_bindings',
+    'public_repositories',
+    'revoked_tokens',
   ] as const;
   const rows: Record<string, unknown[]> = {};
   for (const table of tables) {

@@ -87,6 +87,8 @@ export interface RunningServer {
   stderr(): string;
   /** Sends a signal (SIGTERM by default) and resolves with the exit code (null if killed by a signal). */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** The PALISADE_* settings the server was started with (for CLI commands against its data). */
+  env: Record<string, string>;
   /** A break-glass admin access token from `palisade admin token` run against this server's data. */
   adminToken(): Promise<string>;
   /** SIGKILL: the crash case. Resolves once the process is gone. */
@@ -178,6 +180,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     host,
     port,
     dataDir,
+    env: settings,
     process: child,
     exited,
     stdout: () => out,
