@@ -33,6 +33,24 @@ export default tseslint.config(
     },
   },
   {
+    // Browser scripts served to the pages as they are (no build step): plain script-mode JS.
+    files: ['src/console/assets/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { projectService: false, project: false, program: null },
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        history: 'readonly',
+        fetch: 'readonly',
+        Palisade: 'readonly',
+        SimpleWebAuthnBrowser: 'readonly',
+      },
+    },
+  },
+  {
     files: ['eslint.config.js', 'vitest.config.ts'],
     rules: { 'no-restricted-syntax': 'off' },
   },

@@ -65,5 +65,46 @@ export function adminCommand(): Command {
         }
       }),
   );
+  admin.addCommand(
+    addHostOptions(
+      new Command('enroll').description(
+        'print a one-time link (15 minutes) that registers a passkey: for a new administrator, or with --user for an existing account',
+      ),
+    )
+      .option('--user <id>', 'add a passkey to this existing user instead of creating an administrator')
+      .addOption(
+        new Option('--output <format>', 'table prints the bare link')
+          .choices(['table', 'json'])
+          .default('table'),
+      )
+      .action(async (flags: EnrollFlags) => {
+        const local = await openHostLocal(configFromFlags(flags));
+        try {
+          if (flags.user !== undefined) {
+            const user = await local.identity.store.findUser(local.identity.store.db, flags.user);
+            if (!user) throw new Error(`no user with id ${flags.user}`);
+          }
+          const link = await local.identity.passkeys.createEnrollmentLink(
+            flags.user === undefined ? { makeAdmin: true } : { userId: flags.user, makeAdmin: false },
+          );
+          const expiresAt = new Date(link.expiresAt).toISOString();
+          process.stderr.write(
+            `palisade: one-time enrollment link, valid until ${expiresAt}; open it in a browser\n`,
+          );
+          process.stdout.write(
+            flags.output === 'json'
+              ? `${JSON.stringify({ url: link.url, expires_at: expiresAt })}\n`
+              : `${link.url}\n`,
+          );
+        } finally {
+          await local.close();
+        }
+      }),
+  );
   return admin;
+}
+
+interface EnrollFlags extends HostFlags {
+  user?: string;
+  output: 'table' | 'json';
 }

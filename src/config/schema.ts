@@ -71,6 +71,17 @@ const identitySchema = z
       .default(30 * 86400),
     /** Lifetime of access and registry tokens; never more than an hour. */
     accessTokenTtlSeconds: z.number().int().min(60).max(3600).default(900),
+    /** A web session ends after this long without a request … */
+    sessionIdleSeconds: z.number().int().min(60).max(86400).default(1800),
+    /** … and this long after sign-in in any case. */
+    sessionAbsoluteSeconds: z
+      .number()
+      .int()
+      .min(300)
+      .max(7 * 86400)
+      .default(12 * 3600),
+    /** Requests per minute from one client address to each unauthenticated sign-in endpoint. */
+    rateLimitPerMinute: z.number().int().min(1).max(100_000).default(30),
     /** The `service` registry clients name when they ask /token for a token (and its audience). */
     registryService: z
       .string()

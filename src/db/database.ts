@@ -16,6 +16,7 @@ import pg from 'pg';
 import { dialectOf, type Dialect } from './dialect.js';
 import { registryMigration } from './migrations/0001-registry.js';
 import { identityMigration } from './migrations/0002-identity.js';
+import { peopleMigration } from './migrations/0003-people.js';
 import type { Database } from './schema.js';
 
 export interface DatabaseHandle {
@@ -93,6 +94,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-registry': registryMigration(dialect),
     '0002-identity': identityMigration(dialect),
+    '0003-people': peopleMigration(dialect),
   };
 }
 

@@ -105,6 +105,53 @@ export interface RevokedTokensTable {
   expires_at: number;
 }
 
+export interface PasskeysTable {
+  id: string;
+  user_id: string;
+  /** COSE public key, base64url. */
+  public_key: string;
+  counter: number;
+  /** JSON array of AuthenticatorTransport. */
+  transports: string;
+  device_type: string;
+  backed_up: number;
+  name: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export interface EnrollmentTokensTable {
+  token_hash: string;
+  user_id: string | null;
+  make_admin: number;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface WebSessionsTable {
+  id_hash: string;
+  user_id: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  amr: string;
+  acr: string | null;
+  auth_time: number;
+  upstream_iss: string | null;
+  upstream_sub: string | null;
+}
+
+export interface CeremoniesTable {
+  id_hash: string;
+  kind: string;
+  challenge: string;
+  user_id: string | null;
+  enrollment_hash: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -120,4 +167,8 @@ export interface Database {
   role_bindings: RoleBindingsTable;
   public_repositories: PublicRepositoriesTable;
   revoked_tokens: RevokedTokensTable;
+  passkeys: PasskeysTable;
+  enrollment_tokens: EnrollmentTokensTable;
+  web_sessions: WebSessionsTable;
+  ceremonies: CeremoniesTable;
 }

@@ -60,6 +60,7 @@ export class AccessPolicy {
   async can(principal: Principal, capability: Capability, repository?: string): Promise<boolean> {
     if (capability === 'public') return true;
     if (capability === 'authenticated') return principal.token !== undefined;
+    if (capability === 'session') return false; // a browser session, never a bearer token
     const token = principal.token;
     if (token?.kind === 'registry') return registryTokenAllows(token.claims.access, capability, repository);
     if (

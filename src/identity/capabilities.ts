@@ -7,6 +7,8 @@ export const CAPABILITIES = [
   'public',
   /** Any caller with a valid token, including an anonymous registry token (GET /v2/). */
   'authenticated',
+  /** A signed-in person in a browser (a web session cookie); checked by the web routes themselves. */
+  'session',
   'repo.pull',
   'repo.push',
   /** Deleting tags, manifests and blobs. */

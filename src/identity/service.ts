@@ -9,6 +9,9 @@ import type { Principal } from './authorizer.js';
 import { BearerAuthorizer } from './bearer-authorizer.js';
 import { InvalidTokenError } from './errors.js';
 import { KeyEncryptionKey } from './key-encryption.js';
+import { PasskeyService } from './passkeys.js';
+import { PeopleStore } from './people-store.js';
+import { SessionService } from './sessions.js';
 import { SigningKeys } from './signing-keys.js';
 import { IdentityStore } from './store.js';
 import { TokenService, type AccessEntry, type MintedToken } from './tokens.js';
@@ -24,6 +27,9 @@ export class IdentityService {
   readonly tokens: TokenService;
   readonly policy: AccessPolicy;
   readonly authorizer: BearerAuthorizer;
+  readonly people: PeopleStore;
+  readonly passkeys: PasskeyService;
+  readonly sessions: SessionService;
 
   constructor(config: Config, database: DatabaseHandle, options: IdentityOptions) {
     this.store = new IdentityStore(database.db);
@@ -39,15 +45,37 @@ export class IdentityService {
     });
     this.policy = new AccessPolicy(this.store);
     this.authorizer = new BearerAuthorizer(this.tokens, this.policy);
+    this.people = new PeopleStore(database.db);
+    this.passkeys = new PasskeyService(this.people, this.store, { origin: options.issuer });
+    this.sessions = new SessionService(this.people, {
+      idleMs: config.identity.sessionIdleSeconds * 1000,
+      absoluteMs: config.identity.sessionAbsoluteSeconds * 1000,
+      secure: () => options.issuer().startsWith('https:'),
+    });
   }
 
   /** Periodic upkeep: key rotation and forgetting revocations of tokens that expired anyway. */
-  async maintain(
-    now = Date.now(),
-  ): Promise<{ keysCreated: number; keysDeleted: number; revocationsPruned: number }> {
+  async maintain(now = Date.now()): Promise<{
+    keysCreated: number;
+    keysDeleted: number;
+    revocationsPruned: number;
+    sessionsPruned: number;
+  }> {
     const rotation = await this.keys.rotate(now);
     const revocationsPruned = await this.store.pruneRevoked(this.store.db, now);
-    return { keysCreated: rotation.created.length, keysDeleted: rotation.deleted, revocationsPruned };
+    const sessionsPruned = await this.people.pruneSessions(
+      this.people.db,
+      now,
+      this.sessions.settings.idleMs,
+    );
+    await this.people.pruneCeremonies(this.people.db, now);
+    await this.people.pruneEnrollments(this.people.db, now);
+    return {
+      keysCreated: rotation.created.length,
+      keysDeleted: rotation.deleted,
+      revocationsPruned,
+      sessionsPruned,
+    };
   }
 
   /** Host-local break-glass: an admin access token for automation on the server host. */

@@ -15,6 +15,7 @@ import { PalisadeError } from '../lib/errors.js';
 import type { Authorizer } from '../identity/authorizer.js';
 import { isCapability } from '../identity/capabilities.js';
 import { mountIdentity } from '../identity/routes.js';
+import { mountWeb } from '../identity/web-routes.js';
 import { issuerUrl, type IdentityService } from '../identity/service.js';
 import { collectGarbage, type GcResult } from '../registry/gc.js';
 import { mountRegistry } from '../registry/routes.js';
@@ -96,6 +97,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   app.addHook('preHandler', async (request) => {
     const capability = request.routeOptions.config.capability;
     if (capability === undefined || capability === 'dispatch' || capability === 'public') return;
+    if (capability === 'session') return; // the web routes resolve the session cookie themselves
     if (!isCapability(capability)) throw new Error(`unknown capability ${capability}`);
     await authorizer.authorize(
       { ip: request.ip, requestId: request.id, authorization: request.headers.authorization },
@@ -179,6 +181,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
 
   mountRegistry(app, { service: registry, authorizer, metrics });
   mountIdentity(app, identity);
+  mountWeb(app, {
+    passkeys: identity.passkeys,
+    sessions: identity.sessions,
+    store: identity.store,
+    origin: () => identity.tokens.issuer,
+    rateLimitPerMinute: config.identity.rateLimitPerMinute,
+  });
 
   let gcRunning: Promise<GcResult> | undefined;
   const runGc = () => {
@@ -211,6 +220,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       const url = await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
       if (address && typeof address === 'object') boundPort = address.port;
+      const enrollment = await identity.passkeys.bootstrapLink();
+      if (enrollment) {
+        app.log.warn(
+          { enrollmentUrl: enrollment.url, expiresAt: new Date(enrollment.expiresAt).toISOString() },
+          'no administrator exists yet: open this one-time link within 15 minutes to register the first administrator’s passkey (palisade admin enroll prints a new one)',
+        );
+      }
       if (config.registry.gc.enabled) {
         gcTimer = setInterval(
           () => void runGc().catch(() => undefined),
