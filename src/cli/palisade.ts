@@ -3,6 +3,7 @@
 // turns any failure into one line on stderr and exit code 1.
 import { Command, CommanderError } from 'commander';
 import { adminCommand } from './admin-command.js';
+import { authCommand } from './auth-command.js';
 import { serveCommand } from './serve-command.js';
 
 const program = new Command()
@@ -14,6 +15,7 @@ const program = new Command()
 
 program.addCommand(serveCommand());
 program.addCommand(adminCommand());
+program.addCommand(authCommand());
 
 try {
   await program.parseAsync(process.argv);

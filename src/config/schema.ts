@@ -80,8 +80,24 @@ const identitySchema = z
       .min(300)
       .max(7 * 86400)
       .default(12 * 3600),
+    /** A CLI refresh token dies after this long unused (never more than 12 h) … */
+    refreshIdleSeconds: z
+      .number()
+      .int()
+      .min(300)
+      .max(12 * 3600)
+      .default(12 * 3600),
+    /** … and its whole rotation family this long after the sign-in it came from. */
+    refreshAbsoluteSeconds: z
+      .number()
+      .int()
+      .min(3600)
+      .max(90 * 86400)
+      .default(7 * 86400),
     /** Requests per minute from one client address to each unauthenticated sign-in endpoint. */
     rateLimitPerMinute: z.number().int().min(1).max(100_000).default(30),
+    /** Requests per minute from one client address to /token (registry clients ask often). */
+    tokenRateLimitPerMinute: z.number().int().min(1).max(1_000_000).default(1200),
     /** The `service` registry clients name when they ask /token for a token (and its audience). */
     registryService: z
       .string()

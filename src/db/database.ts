@@ -17,6 +17,7 @@ import { dialectOf, type Dialect } from './dialect.js';
 import { registryMigration } from './migrations/0001-registry.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { peopleMigration } from './migrations/0003-people.js';
+import { oauthMigration } from './migrations/0004-oauth.js';
 import type { Database } from './schema.js';
 
 export interface DatabaseHandle {
@@ -95,6 +96,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0001-registry': registryMigration(dialect),
     '0002-identity': identityMigration(dialect),
     '0003-people': peopleMigration(dialect),
+    '0004-oauth': oauthMigration(dialect),
   };
 }
 

@@ -79,6 +79,7 @@ export interface UsersTable {
   is_admin: number;
   created_at: number;
   disabled_at: number | null;
+  tokens_not_before?: number | null;
 }
 
 export interface OrganizationsTable {
@@ -152,6 +153,35 @@ export interface CeremoniesTable {
   expires_at: number;
 }
 
+export interface DeviceGrantsTable {
+  device_code_hash: string;
+  user_code_hash: string;
+  client_id: string;
+  scope: string;
+  status: string;
+  user_id: string | null;
+  /** JSON of the approving session's Authentication. */
+  authentication: string | null;
+  interval_seconds: number;
+  last_polled_at: number | null;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface RefreshTokensTable {
+  token_hash: string;
+  family_id: string;
+  user_id: string;
+  client_id: string;
+  scope: string;
+  authentication: string;
+  created_at: number;
+  idle_expires_at: number;
+  family_expires_at: number;
+  used_at: number | null;
+  revoked_at: number | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -171,4 +201,6 @@ export interface Database {
   enrollment_tokens: EnrollmentTokensTable;
   web_sessions: WebSessionsTable;
   ceremonies: CeremoniesTable;
+  device_grants: DeviceGrantsTable;
+  refresh_tokens: RefreshTokensTable;
 }

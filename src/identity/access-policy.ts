@@ -46,6 +46,9 @@ export class AccessPolicy {
       const user = await this.store.findUser(this.store.db, sub.slice('user:'.length));
       if (!user || user.disabled_at !== null)
         throw new InvalidTokenError('the account behind this token no longer exists or is disabled');
+      if (user.tokens_not_before && token.claims.iat * 1000 < user.tokens_not_before) {
+        throw new InvalidTokenError('token was revoked (signed out everywhere)');
+      }
       // Registry tokens carry their grants; admin power comes only with an access token's admin scope.
       const admin = user.is_admin === 1 && scopes.has('admin');
       return { kind: 'user', subject: sub, admin, scopes, token, authentication };

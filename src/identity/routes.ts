@@ -14,7 +14,11 @@ const MAX_SCOPES = 32;
 const MAX_SCOPE_LENGTH = 600;
 const MAX_FORM_BYTES = 16 * 1024;
 
-export function mountIdentity(app: FastifyInstance, identity: IdentityService): void {
+export function mountIdentity(
+  app: FastifyInstance,
+  identity: IdentityService,
+  limits: { perMinute: number; tokenPerMinute: number },
+): void {
   app.get(
     '/.well-known/openid-configuration',
     { config: { capability: 'public' } },
@@ -23,11 +27,16 @@ export function mountIdentity(app: FastifyInstance, identity: IdentityService): 
       return reply.header('Cache-Control', 'public, max-age=300').send({
         issuer,
         jwks_uri: `${issuer}/.well-known/jwks.json`,
+        token_endpoint: `${issuer}/oauth/token`,
+        device_authorization_endpoint: `${issuer}/oauth/device_authorization`,
+        revocation_endpoint: `${issuer}/oauth/revoke`,
+        grant_types_supported: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
         scopes_supported: [...SCOPES],
         response_types_supported: [],
         subject_types_supported: ['public'],
         id_token_signing_alg_values_supported: ['ES256'],
         token_endpoint_auth_methods_supported: ['none'],
+        revocation_endpoint_auth_methods_supported: ['none'],
         registry_token_endpoint: `${issuer}/token`,
         registry_service: identity.tokens.registryService,
       });
@@ -39,35 +48,39 @@ export function mountIdentity(app: FastifyInstance, identity: IdentityService): 
   });
 
   // Docker token spec: GET /token?service=…&scope=…, credentials (if any) as HTTP Basic.
-  app.get('/token', { config: { capability: 'public' } }, async (request, reply) => {
-    const query = new URLSearchParams((request.raw.url ?? '').split('?')[1] ?? '');
-    const requested = parseRequest(
-      query.get('service'),
-      query.getAll('scope'),
-      identity,
-      (message) => new OAuthError('invalid_request', message),
-    );
-    let principal: Principal;
-    try {
-      principal = await identity.principalFromSecret(basicSecret(request.headers.authorization));
-    } catch (error) {
-      if (!(error instanceof InvalidTokenError)) throw error;
-      throw new OciError(
-        'UNAUTHORIZED',
-        `credentials refused: ${error.reason}; sign in again (palisade auth login) and use a fresh access token as the password`,
-        {
-          headers: { 'WWW-Authenticate': 'Basic realm="palisade", charset="UTF-8"' },
-        },
+  app.get(
+    '/token',
+    { config: { capability: 'public', rateLimit: { max: limits.tokenPerMinute } } },
+    async (request, reply) => {
+      const query = new URLSearchParams((request.raw.url ?? '').split('?')[1] ?? '');
+      const requested = parseRequest(
+        query.get('service'),
+        query.getAll('scope'),
+        identity,
+        (message) => new OAuthError('invalid_request', message),
       );
-    }
-    const { minted } = await identity.registryToken(principal, requested);
-    return reply.header('Cache-Control', 'no-store').send({
-      token: minted.token,
-      access_token: minted.token,
-      expires_in: minted.expiresIn,
-      issued_at: new Date(minted.issuedAt * 1000).toISOString(),
-    });
-  });
+      let principal: Principal;
+      try {
+        principal = await identity.principalFromSecret(basicSecret(request.headers.authorization));
+      } catch (error) {
+        if (!(error instanceof InvalidTokenError)) throw error;
+        throw new OciError(
+          'UNAUTHORIZED',
+          `credentials refused: ${error.reason}; sign in again (palisade auth login) and use a fresh access token as the password`,
+          {
+            headers: { 'WWW-Authenticate': 'Basic realm="palisade", charset="UTF-8"' },
+          },
+        );
+      }
+      const { minted } = await identity.registryToken(principal, requested);
+      return reply.header('Cache-Control', 'no-store').send({
+        token: minted.token,
+        access_token: minted.token,
+        expires_in: minted.expiresIn,
+        issued_at: new Date(minted.issuedAt * 1000).toISOString(),
+      });
+    },
+  );
 
   // The OAuth2 variant (what containerd and newer docker use): grant_type=password with the access
   // token as the password. No refresh tokens are issued, so refresh_token grants are refused.
@@ -118,8 +131,47 @@ export function mountIdentity(app: FastifyInstance, identity: IdentityService): 
         });
       },
     );
+
+    // RFC 8628 device authorization, and the token endpoint for its grant and refresh tokens.
+    const limited = { capability: 'public', rateLimit: { max: limits.perMinute } };
+    scope.post('/oauth/device_authorization', { config: limited }, async (request, reply) => {
+      const form = formOf(request);
+      const started = await identity.oauth.startDeviceAuthorization(
+        form.get('client_id') ?? undefined,
+        form.get('scope') ?? undefined,
+      );
+      return reply.header('Cache-Control', 'no-store').send(started);
+    });
+    scope.post('/oauth/token', { config: limited }, async (request, reply) => {
+      const form = formOf(request);
+      const grantType = form.get('grant_type');
+      const clientId = form.get('client_id') ?? undefined;
+      let tokens;
+      if (grantType === 'urn:ietf:params:oauth:grant-type:device_code') {
+        tokens = await identity.oauth.pollDevice(form.get('device_code') ?? undefined, clientId);
+      } else if (grantType === 'refresh_token') {
+        tokens = await identity.oauth.refresh(form.get('refresh_token') ?? undefined, clientId);
+      } else {
+        throw new OAuthError(
+          grantType ? 'unsupported_grant_type' : 'invalid_request',
+          grantType ? `grant_type ${grantType} is not supported` : 'grant_type is required',
+        );
+      }
+      return reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache').send(tokens);
+    });
+    scope.post('/oauth/revoke', { config: limited }, async (request, reply) => {
+      await identity.oauth.revoke(formOf(request).get('token') ?? undefined);
+      return reply.header('Cache-Control', 'no-store').send({});
+    });
     done();
   });
+}
+
+function formOf(request: FastifyRequest): URLSearchParams {
+  if (!(request.body instanceof URLSearchParams)) {
+    throw new OAuthError('invalid_request', 'send the parameters as application/x-www-form-urlencoded');
+  }
+  return request.body;
 }
 
 /** The password of an HTTP Basic header (any username), or undefined when there is none. */

@@ -9,6 +9,8 @@ import type { Principal } from './authorizer.js';
 import { BearerAuthorizer } from './bearer-authorizer.js';
 import { InvalidTokenError } from './errors.js';
 import { KeyEncryptionKey } from './key-encryption.js';
+import { OAuthService } from './oauth.js';
+import { OAuthStore } from './oauth-store.js';
 import { PasskeyService } from './passkeys.js';
 import { PeopleStore } from './people-store.js';
 import { SessionService } from './sessions.js';
@@ -30,6 +32,7 @@ export class IdentityService {
   readonly people: PeopleStore;
   readonly passkeys: PasskeyService;
   readonly sessions: SessionService;
+  readonly oauth: OAuthService;
 
   constructor(config: Config, database: DatabaseHandle, options: IdentityOptions) {
     this.store = new IdentityStore(database.db);
@@ -52,6 +55,11 @@ export class IdentityService {
       absoluteMs: config.identity.sessionAbsoluteSeconds * 1000,
       secure: () => options.issuer().startsWith('https:'),
     });
+    this.oauth = new OAuthService(new OAuthStore(database.db), this.store, this.tokens, {
+      refreshIdleMs: config.identity.refreshIdleSeconds * 1000,
+      refreshAbsoluteMs: config.identity.refreshAbsoluteSeconds * 1000,
+      issuer: options.issuer,
+    });
   }
 
   /** Periodic upkeep: key rotation and forgetting revocations of tokens that expired anyway. */
@@ -70,6 +78,9 @@ export class IdentityService {
     );
     await this.people.pruneCeremonies(this.people.db, now);
     await this.people.pruneEnrollments(this.people.db, now);
+    const oauthStore = new OAuthStore(this.store.db);
+    await oauthStore.pruneDeviceGrants(oauthStore.db, now);
+    await oauthStore.pruneRefreshTokens(oauthStore.db, now);
     return {
       keysCreated: rotation.created.length,
       keysDeleted: rotation.deleted,

@@ -53,6 +53,11 @@ export class IdentityStore {
     await ex.insertInto('users').values(row).execute();
   }
 
+  /** Access tokens of this user issued before `now` stop working (sign out everywhere). */
+  async invalidateTokensOf(ex: Executor, userId: string, now: number): Promise<void> {
+    await ex.updateTable('users').set({ tokens_not_before: now }).where('id', '=', userId).execute();
+  }
+
   async countAdmins(ex: Executor): Promise<number> {
     const row = await ex
       .selectFrom('users')

@@ -2,19 +2,20 @@
 // call. Every state-changing request must come from our own origin (Origin header) and, once
 // signed in, carry the session's CSRF token; unauthenticated endpoints are rate limited per
 // client address. Pages are served under the strict CSP of console/html.ts.
-import rateLimit from '@fastify/rate-limit';
 import { parse as parseCookie, serialize as serializeCookie } from 'cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { loadAssets } from '../console/assets.js';
 import { html, page, PAGE_HEADERS } from '../console/html.js';
 import { PeopleError } from './people-errors.js';
+import type { OAuthService } from './oauth.js';
 import type { PasskeyService } from './passkeys.js';
 import type { Session, SessionService } from './sessions.js';
 import type { IdentityStore } from './store.js';
 
 export interface WebDeps {
   passkeys: PasskeyService;
+  oauth: OAuthService;
   sessions: SessionService;
   store: IdentityStore;
   origin: () => string;
@@ -48,18 +49,7 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
       .send(asset.body);
   });
 
-  void app.register(async (web) => {
-    await web.register(rateLimit, {
-      global: false,
-      max: deps.rateLimitPerMinute,
-      timeWindow: 60_000,
-      keyGenerator: (request) => request.ip,
-      errorResponseBuilder: (_request, context) =>
-        new PeopleError(
-          'PALISADE_RATE_LIMITED',
-          `too many attempts from your address; try again in ${Math.ceil(context.ttl / 1000)} s`,
-        ),
-    });
+  void app.register((web, _options, registered) => {
     web.removeContentTypeParser('application/json');
     web.addContentTypeParser(
       'application/json',
@@ -78,7 +68,7 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
       (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
     );
 
-    const limited = { rateLimit: {} };
+    const limited = { rateLimit: { max: deps.rateLimitPerMinute } };
     const sessionOf = async (request: FastifyRequest) => {
       const cookies = parseCookie(request.headers.cookie ?? '');
       const id = cookies[deps.sessions.cookieName];
@@ -331,13 +321,86 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
         .redirect('/signin', 303);
     });
 
+    web.get('/device', { config: { capability: 'session' } }, async (request, reply) => {
+      const found = await requireSession(request, reply, false);
+      if (!found) return reply;
+      const query = (request.query as Record<string, unknown>).user_code;
+      const code = typeof query === 'string' ? query.slice(0, 20) : '';
+      const pending = code ? await deps.oauth.pendingDevice(code) : undefined;
+      const csrf = deps.sessions.csrfToken(found.id);
+      const body = pending
+        ? html`<h1>Approve a sign-in</h1>
+            <p class="notice">
+              The command-line client <strong>${pending.clientId}</strong> asks to act as you with access to:
+              <strong>${pending.scope}</strong>. Only approve if you started
+              <code>palisade auth login</code> yourself and it shows the code
+              <code class="user-code">${code.toUpperCase()}</code>.
+            </p>
+            <form method="post" action="/device">
+              <input type="hidden" name="csrf" value="${csrf}" /><input
+                type="hidden"
+                name="user_code"
+                value="${code}"
+              />
+              <button type="submit" name="decision" value="approve">Approve</button>
+              <button type="submit" name="decision" value="deny">Deny</button>
+            </form>`
+        : html`<h1>Sign in a device</h1>
+            ${code ? html`<p class="error" role="alert">That code is unknown, already used or expired. Check it, or run <code>palisade auth login</code> again.</p>` : ''}
+            <form method="get" action="/device">
+              <label
+                >Code shown by your terminal
+                <input
+                  name="user_code"
+                  required
+                  maxlength="20"
+                  autocomplete="off"
+                  autocapitalize="characters"
+                  value="${code}"
+              /></label>
+              <button type="submit">Continue</button>
+            </form>`;
+      return sendPage(reply, 200, page({ title: 'Device sign-in', body, csrf }));
+    });
+
+    web.post('/device', { config: { capability: 'session', ...limited } }, async (request, reply) => {
+      const found = (await requireSession(request, reply, true))!;
+      const body = parse(
+        z
+          .object({ user_code: z.string().min(1).max(20), decision: z.enum(['approve', 'deny']) })
+          .passthrough(),
+        request.body,
+      );
+      const approve = body.decision === 'approve';
+      const decided = await deps.oauth.decideDevice(
+        body.user_code,
+        found.session.userId,
+        found.session.authentication,
+        approve,
+      );
+      const message = !decided
+        ? html`<h1>Nothing to approve</h1>
+            <p class="error" role="alert">
+              That code is unknown, already used or expired. Run <code>palisade auth login</code> again.
+            </p>`
+        : approve
+          ? html`<h1>Device signed in</h1>
+              <p>You can close this page and return to your terminal.</p>`
+          : html`<h1>Sign-in denied</h1>
+              <p>The device gets no access. If you did not start this, nothing else needs doing.</p>`;
+      return sendPage(reply, decided ? 200 : 400, page({ title: 'Device sign-in', body: message }));
+    });
+
     web.post('/auth/signout-everywhere', { config: { capability: 'session' } }, async (request, reply) => {
       const found = (await requireSession(request, reply, true))!;
       await deps.sessions.revokeAll(found.session.userId);
+      await deps.oauth.revokeAllFor(found.session.userId);
+      await deps.store.invalidateTokensOf(deps.store.db, found.session.userId, Date.now());
       return reply
         .header('Set-Cookie', serializeCookie(deps.sessions.cookieName, '', deps.sessions.cookieOptions(0)))
         .redirect('/signin', 303);
     });
+    registered();
   });
 }
 

@@ -14,6 +14,8 @@ import type { DatabaseHandle } from '../db/database.js';
 import { PalisadeError } from '../lib/errors.js';
 import type { Authorizer } from '../identity/authorizer.js';
 import { isCapability } from '../identity/capabilities.js';
+import rateLimit from '@fastify/rate-limit';
+import { PeopleError } from '../identity/people-errors.js';
 import { mountIdentity } from '../identity/routes.js';
 import { mountWeb } from '../identity/web-routes.js';
 import { issuerUrl, type IdentityService } from '../identity/service.js';
@@ -180,9 +182,24 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
 
   mountRegistry(app, { service: registry, authorizer, metrics });
-  mountIdentity(app, identity);
+  // Per client address, on the unauthenticated endpoints that opt in (sign-in, tokens).
+  await app.register(rateLimit, {
+    global: false,
+    timeWindow: 60_000,
+    keyGenerator: (request) => request.ip,
+    errorResponseBuilder: (_request, context) =>
+      new PeopleError(
+        'PALISADE_RATE_LIMITED',
+        `too many requests from your address; try again in ${Math.ceil(context.ttl / 1000)} s`,
+      ),
+  });
+  mountIdentity(app, identity, {
+    perMinute: config.identity.rateLimitPerMinute,
+    tokenPerMinute: config.identity.tokenRateLimitPerMinute,
+  });
   mountWeb(app, {
     passkeys: identity.passkeys,
+    oauth: identity.oauth,
     sessions: identity.sessions,
     store: identity.store,
     origin: () => identity.tokens.issuer,
