@@ -207,6 +207,20 @@ describe('palisade auth and the credential helper', () => {
         'skopeo inspect',
       );
       expect(JSON.parse(inspected.stdout)).toMatchObject({ Digest: layout.digest });
+      const back = temp.make();
+      expectSuccess(
+        await run(
+          'skopeo',
+          ['copy', '--src-tls-verify=false', `docker://${host}/ops/app:v1`, `oci:${back}:v1`],
+          {
+            env: skopeoEnv,
+          },
+        ),
+        'skopeo pull through the credential helper',
+      );
+      expect(JSON.parse(readFileSync(join(back, 'index.json'), 'utf8'))).toMatchObject({
+        manifests: [{ digest: layout.digest }],
+      });
       expect(readFileSync(authFile, 'utf8')).toBe(authJson);
     },
   );
