@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { adminCommand } from './admin-command.js';
 import { authCommand } from './auth-command.js';
+import { iamCommand } from './iam-command.js';
 import { serveCommand } from './serve-command.js';
 
 const program = new Command()
@@ -16,6 +17,7 @@ const program = new Command()
 program.addCommand(serveCommand());
 program.addCommand(adminCommand());
 program.addCommand(authCommand());
+program.addCommand(iamCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -4,7 +4,7 @@
 // intersection of what was asked for and what the principal may do.
 import { ADMIN_ONLY, ROLES, isRole, organizationOf, type Capability } from './capabilities.js';
 import { InvalidTokenError } from './errors.js';
-import type { Principal } from './authorizer.js';
+import type { Principal, Target } from './authorizer.js';
 import type { IdentityStore } from './store.js';
 import type { AccessEntry, VerifiedToken } from './tokens.js';
 
@@ -59,8 +59,13 @@ export class AccessPolicy {
     throw new InvalidTokenError('token subject is not known here');
   }
 
-  /** Whether the principal may use `capability` (on `repository`, for repository capabilities). */
-  async can(principal: Principal, capability: Capability, repository?: string): Promise<boolean> {
+  /**
+   * Whether the principal may use `capability` on `target`: a repository (bindings on it or its
+   * organization count), an organization (only organization-wide bindings count), or, when
+   * undefined, the whole system (administrators only).
+   */
+  async can(principal: Principal, capability: Capability, target?: Target): Promise<boolean> {
+    const repository = typeof target === 'string' ? target : undefined;
     if (capability === 'public') return true;
     if (capability === 'authenticated') return principal.token !== undefined;
     if (capability === 'session') return false; // a browser session, never a bearer token
@@ -77,13 +82,20 @@ export class AccessPolicy {
     const needed = capability.startsWith('repo.') || capability === 'registry.catalog' ? 'registry' : 'api';
     if (!principal.scopes.has(needed) && !principal.scopes.has('admin')) return false;
     if (principal.admin) return true;
-    if (ADMIN_ONLY.includes(capability) || repository === undefined) return false;
-    const bindings = await this.store.bindingsFor(
-      this.store.db,
-      principal.subject,
-      organizationOf(repository),
-      repository,
-    );
+    if (ADMIN_ONLY.includes(capability) || target === undefined) return false;
+    const bindings =
+      repository === undefined
+        ? await this.store.organizationBindingsFor(
+            this.store.db,
+            principal.subject,
+            (target as { organization: string }).organization,
+          )
+        : await this.store.bindingsFor(
+            this.store.db,
+            principal.subject,
+            organizationOf(repository),
+            repository,
+          );
     return bindings.some(
       (b) => isRole(b.role) && (ROLES[b.role] as readonly Capability[]).includes(capability),
     );

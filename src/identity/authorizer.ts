@@ -26,9 +26,12 @@ export interface Principal {
   authentication: Authentication;
 }
 
+/** What a capability is asked for: a repository (by name), a whole organization, or the system. */
+export type Target = string | { organization: string } | undefined;
+
 export interface Authorizer {
   /** Resolves with the caller when allowed; throws a 401/403 error of the edge's protocol otherwise. */
-  authorize(context: RequestContext, capability: Capability, repository?: string): Promise<Principal>;
+  authorize(context: RequestContext, capability: Capability, target?: Target): Promise<Principal>;
   /** True when the caller may pull from the repository (used to decide cross-repository mounts). */
   canRead(context: RequestContext, repository: string): Promise<boolean>;
 }

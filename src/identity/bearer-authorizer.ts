@@ -6,7 +6,7 @@
 import { OciError } from '../registry/errors.js';
 import type { AccessPolicy } from './access-policy.js';
 import { ANONYMOUS } from './access-policy.js';
-import type { Authorizer, Principal, RequestContext } from './authorizer.js';
+import type { Authorizer, Principal, RequestContext, Target } from './authorizer.js';
 import type { Capability } from './capabilities.js';
 import { InvalidTokenError } from './errors.js';
 import type { TokenService } from './tokens.js';
@@ -32,7 +32,8 @@ export class BearerAuthorizer implements Authorizer {
     return this.policy.principalFor(verified);
   }
 
-  async authorize(context: RequestContext, capability: Capability, repository?: string): Promise<Principal> {
+  async authorize(context: RequestContext, capability: Capability, target?: Target): Promise<Principal> {
+    const repository = typeof target === 'string' ? target : undefined;
     let principal: Principal;
     try {
       principal = await this.principal(context);
@@ -40,9 +41,9 @@ export class BearerAuthorizer implements Authorizer {
       if (!(error instanceof InvalidTokenError)) throw error;
       throw this.#unauthorized(capability, repository, 'invalid_token', `invalid token: ${error.reason}`);
     }
-    if (await this.policy.can(principal, capability, repository)) return principal;
+    if (await this.policy.can(principal, capability, target)) return principal;
     if (principal.token?.kind === 'access') {
-      throw new OciError('DENIED', deniedMessage(capability, repository));
+      throw new OciError('DENIED', deniedMessage(capability, describeTarget(target)));
     }
     if (principal.token) {
       throw this.#unauthorized(
@@ -93,6 +94,14 @@ function describe(capability: Capability, repository: string | undefined): strin
   return repository === undefined ? capability : `${capability} on ${repository}`;
 }
 
-function deniedMessage(capability: Capability, repository: string | undefined): string {
-  return `you are signed in but not allowed ${describe(capability, repository)}; ask an owner of the organization for a role binding`;
+function describeTarget(target: Target): string | undefined {
+  if (target === undefined) return undefined;
+  return typeof target === 'string' ? target : `organization ${target.organization}`;
+}
+
+function deniedMessage(capability: Capability, target: string | undefined): string {
+  if (target === undefined) {
+    return `${capability} needs a Palisade administrator, with a token that carries the admin scope (palisade auth login --scope "registry api admin")`;
+  }
+  return `you are signed in but not allowed ${capability} on ${target}; ask an owner of the organization for a role binding`;
 }

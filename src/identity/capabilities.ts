@@ -16,6 +16,8 @@ export const CAPABILITIES = [
   /** Listing every repository (/v2/_catalog). */
   'registry.catalog',
   'metrics.read',
+  /** Marking repositories public (anonymous pull). */
+  'registry.admin',
   'iam.read',
   'iam.users.write',
   'iam.roles.write',
@@ -53,7 +55,12 @@ export function isRole(value: string): value is Role {
 }
 
 /** Capabilities only a system administrator holds (no role grants them). */
-export const ADMIN_ONLY: readonly Capability[] = ['registry.catalog', 'metrics.read', 'iam.users.write'];
+export const ADMIN_ONLY: readonly Capability[] = [
+  'registry.catalog',
+  'registry.admin',
+  'metrics.read',
+  'iam.users.write',
+];
 
 /** The organization that owns a repository: the first segment of its name. */
 export function organizationOf(repository: string): string {

@@ -1,4 +1,4 @@
-// Errors of the people-facing flows (enrollment, passkeys, sessions), each with a stable code.
+// Errors of identity's own flows (enrollment, passkeys, sessions, IAM), each with a stable code.
 import { PalisadeError, registerErrorCode } from '../lib/errors.js';
 
 export const PEOPLE_ERROR_CODES = {
@@ -12,6 +12,8 @@ export const PEOPLE_ERROR_CODES = {
   PALISADE_NOT_FOUND: registerErrorCode('PALISADE_NOT_FOUND', 404),
   PALISADE_BAD_REQUEST: registerErrorCode('PALISADE_BAD_REQUEST', 400),
   PALISADE_RATE_LIMITED: registerErrorCode('PALISADE_RATE_LIMITED', 429),
+  PALISADE_CONFLICT: registerErrorCode('PALISADE_CONFLICT', 409),
+  PALISADE_LAST_ADMIN: registerErrorCode('PALISADE_LAST_ADMIN', 409),
 } as const;
 
 export type PeopleErrorCode = keyof typeof PEOPLE_ERROR_CODES;

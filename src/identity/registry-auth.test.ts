@@ -3,7 +3,6 @@
 // public repositories, and every kind of forged, expired or misdirected token. Each refusal is a
 // clear 401/403 and leaves every stored row and file as it was.
 import { randomBytes } from 'node:crypto';
-import type { InjectOptions } from 'fastify';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDialects } from '../db/test-databases.js';
@@ -16,6 +15,7 @@ import {
   decodePayload,
   signWithForeignKey,
   signWithServerKey,
+  withHeaders,
   type TestUser,
 } from './test-helpers.js';
 
@@ -425,18 +425,4 @@ function now(): number {
 function unsigned(header: Record<string, unknown>, claims: Record<string, unknown>): string {
   const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   return `${part(header)}.${part(claims)}.`;
-}
-
-/** The app with default headers on every inject (pushImage and pushBlob take an app). */
-function withHeaders(t: TestServer, headers: Record<string, string>): TestServer['server']['app'] {
-  const app = t.server.app;
-  return new Proxy(app, {
-    get(target, property, receiver) {
-      if (property === 'inject') {
-        return (options: InjectOptions) =>
-          target.inject({ ...options, headers: { ...headers, ...options.headers } });
-      }
-      return Reflect.get(target, property, receiver) as unknown;
-    },
-  });
 }

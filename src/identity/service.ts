@@ -8,6 +8,7 @@ import { AccessPolicy, ANONYMOUS, BREAK_GLASS_SUBJECT } from './access-policy.js
 import type { Principal } from './authorizer.js';
 import { BearerAuthorizer } from './bearer-authorizer.js';
 import { InvalidTokenError } from './errors.js';
+import { IamService } from './iam.js';
 import { KeyEncryptionKey } from './key-encryption.js';
 import { OAuthService } from './oauth.js';
 import { OAuthStore } from './oauth-store.js';
@@ -33,6 +34,7 @@ export class IdentityService {
   readonly passkeys: PasskeyService;
   readonly sessions: SessionService;
   readonly oauth: OAuthService;
+  readonly iam: IamService;
 
   constructor(config: Config, database: DatabaseHandle, options: IdentityOptions) {
     this.store = new IdentityStore(database.db);
@@ -60,6 +62,7 @@ export class IdentityService {
       refreshAbsoluteMs: config.identity.refreshAbsoluteSeconds * 1000,
       issuer: options.issuer,
     });
+    this.iam = new IamService(this.store, this.people, this.passkeys, this.oauth);
   }
 
   /** Periodic upkeep: key rotation and forgetting revocations of tokens that expired anyway. */

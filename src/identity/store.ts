@@ -58,6 +58,22 @@ export class IdentityStore {
     await ex.updateTable('users').set({ tokens_not_before: now }).where('id', '=', userId).execute();
   }
 
+  listUsers(ex: Executor, limit: number, after?: string): Promise<UsersTable[]> {
+    let query = ex.selectFrom('users').selectAll().orderBy('id').limit(limit);
+    if (after !== undefined) query = query.where('id', '>', after);
+    return query.execute();
+  }
+
+  async updateUser(
+    ex: Executor,
+    id: string,
+    changes: { display_name?: string; email?: string | null; is_admin?: number; disabled_at?: number | null },
+  ): Promise<boolean> {
+    if (Object.keys(changes).length === 0) return (await this.findUser(ex, id)) !== undefined;
+    const result = await ex.updateTable('users').set(changes).where('id', '=', id).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async countAdmins(ex: Executor): Promise<number> {
     const row = await ex
       .selectFrom('users')
@@ -95,6 +111,40 @@ export class IdentityStore {
       .where('principal', '=', principal)
       .where('organization', '=', organization)
       .where((eb) => eb.or([eb('repository', '=', ''), eb('repository', '=', repository)]))
+      .execute();
+  }
+
+  listBindings(ex: Executor, organization: string): Promise<BindingRow[]> {
+    return ex
+      .selectFrom('role_bindings')
+      .selectAll()
+      .where('organization', '=', organization)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+  }
+
+  findBinding(ex: Executor, id: string): Promise<BindingRow | undefined> {
+    return ex.selectFrom('role_bindings').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async deleteBinding(ex: Executor, id: string): Promise<boolean> {
+    const result = await ex.deleteFrom('role_bindings').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) === 1;
+  }
+
+  listPublic(ex: Executor): Promise<{ name: string; created_at: number }[]> {
+    return ex.selectFrom('public_repositories').selectAll().orderBy('name').execute();
+  }
+
+  /** Organization-wide bindings of a principal (repository-level ones do not count here). */
+  organizationBindingsFor(ex: Executor, principal: string, organization: string): Promise<BindingRow[]> {
+    return ex
+      .selectFrom('role_bindings')
+      .selectAll()
+      .where('principal', '=', principal)
+      .where('organization', '=', organization)
+      .where('repository', '=', '')
       .execute();
   }
 

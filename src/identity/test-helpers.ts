@@ -2,6 +2,7 @@
 // through the store), tokens for them, and forged tokens for the attack tests.
 import { randomUUID } from 'node:crypto';
 import { SignJWT, generateKeyPair } from 'jose';
+import type { InjectOptions } from 'fastify';
 import type { TestServer } from '../server/test-server.js';
 import type { Role } from './capabilities.js';
 import { organizationOf } from './capabilities.js';
@@ -94,4 +95,18 @@ export function basic(secret: string, username = 'palisade'): string {
 /** The payload of a JWT, unverified (for asserting what a server issued). */
 export function decodePayload<T = Record<string, unknown>>(token: string): T {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as T;
+}
+
+/** The app with default headers on every inject (pushImage and pushBlob take an app). */
+export function withHeaders(t: TestServer, headers: Record<string, string>): TestServer['server']['app'] {
+  const app = t.server.app;
+  return new Proxy(app, {
+    get(target, property, receiver) {
+      if (property === 'inject') {
+        return (options: InjectOptions) =>
+          target.inject({ ...options, headers: { ...headers, ...options.headers } });
+      }
+      return Reflect.get(target, property, receiver) as unknown;
+    },
+  });
 }

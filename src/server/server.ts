@@ -12,11 +12,12 @@ import Fastify, {
 import type { Config } from '../config/schema.js';
 import type { DatabaseHandle } from '../db/database.js';
 import { PalisadeError } from '../lib/errors.js';
-import type { Authorizer } from '../identity/authorizer.js';
+import type { Authorizer, Principal, Target } from '../identity/authorizer.js';
 import { isCapability } from '../identity/capabilities.js';
 import rateLimit from '@fastify/rate-limit';
 import { PeopleError } from '../identity/people-errors.js';
 import { mountIdentity } from '../identity/routes.js';
+import { mountIam } from '../identity/iam-routes.js';
 import { mountWeb } from '../identity/web-routes.js';
 import { issuerUrl, type IdentityService } from '../identity/service.js';
 import { collectGarbage, type GcResult } from '../registry/gc.js';
@@ -31,6 +32,12 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The capability a route needs; routes without one are refused at registration. */
     capability?: string;
+    /** What the capability is needed on (a repository or an organization); the system if absent. */
+    target?: (request: FastifyRequest) => Target | Promise<Target>;
+  }
+  interface FastifyRequest {
+    /** The authorised caller, set before the handler runs on token-authorised routes. */
+    principal?: Principal;
   }
 }
 
@@ -101,9 +108,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     if (capability === undefined || capability === 'dispatch' || capability === 'public') return;
     if (capability === 'session') return; // the web routes resolve the session cookie themselves
     if (!isCapability(capability)) throw new Error(`unknown capability ${capability}`);
-    await authorizer.authorize(
+    request.principal = await authorizer.authorize(
       { ip: request.ip, requestId: request.id, authorization: request.headers.authorization },
       capability,
+      await request.routeOptions.config.target?.(request),
     );
   });
 
@@ -197,6 +205,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     perMinute: config.identity.rateLimitPerMinute,
     tokenPerMinute: config.identity.tokenRateLimitPerMinute,
   });
+  mountIam(app, identity.iam, identity.store);
   mountWeb(app, {
     passkeys: identity.passkeys,
     oauth: identity.oauth,
