@@ -18,6 +18,7 @@ import { registryMigration } from './migrations/0001-registry.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { peopleMigration } from './migrations/0003-people.js';
 import { oauthMigration } from './migrations/0004-oauth.js';
+import { ssoMigration } from './migrations/0005-sso.js';
 import type { Database } from './schema.js';
 
 export interface DatabaseHandle {
@@ -97,6 +98,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0002-identity': identityMigration(dialect),
     '0003-people': peopleMigration(dialect),
     '0004-oauth': oauthMigration(dialect),
+    '0005-sso': ssoMigration(dialect),
   };
 }
 

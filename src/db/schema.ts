@@ -182,6 +182,44 @@ export interface RefreshTokensTable {
   revoked_at: number | null;
 }
 
+export interface IdentityProvidersTable {
+  id: string;
+  display_name: string;
+  issuer: string;
+  client_id: string;
+  auth_method: string;
+  credential_encrypted: string;
+  public_jwk: string | null;
+  extra_scopes: string;
+  allowed_email_domains: string;
+  acr_values: string;
+  accepted_acr: string;
+  require_mfa: number;
+  default_role: string | null;
+  default_organization: string | null;
+  created_at: number;
+}
+
+export interface UserIdentitiesTable {
+  issuer: string;
+  subject: string;
+  user_id: string;
+  provider_id: string;
+  email: string | null;
+  created_at: number;
+  last_sign_in_at: number;
+}
+
+export interface SsoLoginsTable {
+  state_hash: string;
+  provider_id: string;
+  code_verifier: string;
+  nonce: string;
+  return_to: string;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -203,4 +241,7 @@ export interface Database {
   ceremonies: CeremoniesTable;
   device_grants: DeviceGrantsTable;
   refresh_tokens: RefreshTokensTable;
+  identity_providers: IdentityProvidersTable;
+  user_identities: UserIdentitiesTable;
+  sso_logins: SsoLoginsTable;
 }

@@ -15,6 +15,8 @@ import { OAuthStore } from './oauth-store.js';
 import { PasskeyService } from './passkeys.js';
 import { PeopleStore } from './people-store.js';
 import { SessionService } from './sessions.js';
+import { SsoService } from './sso.js';
+import { SsoStore } from './sso-store.js';
 import { SigningKeys } from './signing-keys.js';
 import { IdentityStore } from './store.js';
 import { TokenService, type AccessEntry, type MintedToken } from './tokens.js';
@@ -35,6 +37,7 @@ export class IdentityService {
   readonly sessions: SessionService;
   readonly oauth: OAuthService;
   readonly iam: IamService;
+  readonly sso: SsoService;
 
   constructor(config: Config, database: DatabaseHandle, options: IdentityOptions) {
     this.store = new IdentityStore(database.db);
@@ -63,6 +66,10 @@ export class IdentityService {
       issuer: options.issuer,
     });
     this.iam = new IamService(this.store, this.people, this.passkeys, this.oauth);
+    this.sso = new SsoService(new SsoStore(database.db), this.store, kek, {
+      dev: config.dev,
+      origin: options.issuer,
+    });
   }
 
   /** Periodic upkeep: key rotation and forgetting revocations of tokens that expired anyway. */

@@ -11,9 +11,11 @@ import { PeopleError } from './people-errors.js';
 import type { OAuthService } from './oauth.js';
 import type { PasskeyService } from './passkeys.js';
 import type { Session, SessionService } from './sessions.js';
+import type { SsoService } from './sso.js';
 import type { IdentityStore } from './store.js';
 
 export interface WebDeps {
+  sso: SsoService;
   passkeys: PasskeyService;
   oauth: OAuthService;
   sessions: SessionService;
@@ -131,13 +133,28 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
 
     web.get('/signin', { config: { capability: 'public', ...limited } }, async (request, reply) => {
       const returnTo = safeReturnTo((request.query as Record<string, unknown>).return_to);
+      const providers = await deps.sso.providers();
+      const sso = providers.map(
+        (p) =>
+          html`<p>
+            <a
+              class="button"
+              href="/sso/${encodeURIComponent(p.id)}/start?return_to=${encodeURIComponent(returnTo)}"
+              >Sign in with ${p.display_name}</a
+            >
+          </p>`,
+      );
       const body = html`<h1>Sign in</h1>
-        <p>Palisade has no passwords. Sign in with a passkey on this device or a security key.</p>
+        <p>
+          Palisade has no passwords. Sign in with a passkey on this device or a security key, or with your
+          company account.
+        </p>
         <p>
           <button type="button" id="passkey-signin" data-return-to="${returnTo}">
             Sign in with a passkey
           </button>
         </p>
+        ${sso}
         <p id="message" class="error" role="alert"></p>`;
       return sendPage(
         reply,

@@ -18,6 +18,7 @@ import rateLimit from '@fastify/rate-limit';
 import { PeopleError } from '../identity/people-errors.js';
 import { mountIdentity } from '../identity/routes.js';
 import { mountIam } from '../identity/iam-routes.js';
+import { mountSso } from '../identity/sso-routes.js';
 import { mountWeb } from '../identity/web-routes.js';
 import { issuerUrl, type IdentityService } from '../identity/service.js';
 import { collectGarbage, type GcResult } from '../registry/gc.js';
@@ -206,7 +207,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     tokenPerMinute: config.identity.tokenRateLimitPerMinute,
   });
   mountIam(app, identity.iam, identity.store);
+  mountSso(app, {
+    sso: identity.sso,
+    sessions: identity.sessions,
+    rateLimitPerMinute: config.identity.rateLimitPerMinute,
+  });
   mountWeb(app, {
+    sso: identity.sso,
     passkeys: identity.passkeys,
     oauth: identity.oauth,
     sessions: identity.sessions,
