@@ -71,6 +71,9 @@ export class AccessPolicy {
     if (capability === 'session') return false; // a browser session, never a bearer token
     const token = principal.token;
     if (token?.kind === 'registry') return registryTokenAllows(token.claims.access, capability, repository);
+    const needed = capability.startsWith('repo.') || capability === 'registry.catalog' ? 'registry' : 'api';
+    const scoped = token !== undefined && (principal.scopes.has(needed) || principal.scopes.has('admin'));
+    if (scoped && principal.admin) return true;
     if (
       capability === 'repo.pull' &&
       repository !== undefined &&
@@ -78,10 +81,7 @@ export class AccessPolicy {
     ) {
       return true;
     }
-    if (!token) return false;
-    const needed = capability.startsWith('repo.') || capability === 'registry.catalog' ? 'registry' : 'api';
-    if (!principal.scopes.has(needed) && !principal.scopes.has('admin')) return false;
-    if (principal.admin) return true;
+    if (!scoped) return false;
     if (ADMIN_ONLY.includes(capability) || target === undefined) return false;
     const bindings =
       repository === undefined

@@ -3,6 +3,7 @@
 // Docker token flow: no or bad token, or a registry token lacking the action → 401 with a
 // `WWW-Authenticate: Bearer realm=…/token,service=…,scope=…` challenge (clients fetch a token and
 // retry); a valid access token whose principal lacks the capability → 403.
+import { createHash } from 'node:crypto';
 import { OciError } from '../registry/errors.js';
 import type { AccessPolicy } from './access-policy.js';
 import { ANONYMOUS } from './access-policy.js';
@@ -12,12 +13,22 @@ import { InvalidTokenError } from './errors.js';
 import type { TokenService } from './tokens.js';
 
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
+const CACHE_MS = 10_000;
+const CACHE_ENTRIES = 10_000;
 
 export class BearerAuthorizer implements Authorizer {
   constructor(
     private readonly tokens: TokenService,
     private readonly policy: AccessPolicy,
   ) {}
+
+  /**
+   * Verified callers by token hash. A registry client sends the same token with every request of
+   * a pull; checking its ES256 signature each time costs more than serving a manifest. A cached
+   * entry lives at most CACHE_MS (and never past the token's expiry), so revocation, disabling a
+   * user or signing out everywhere take effect within that time on every replica.
+   */
+  readonly #cache = new Map<string, { principal: Principal; until: number }>();
 
   principal(context: RequestContext): Promise<Principal> {
     context.principal ??= this.#resolve(context.authorization);
@@ -28,8 +39,26 @@ export class BearerAuthorizer implements Authorizer {
     if (header === undefined || header === '') return ANONYMOUS;
     const match = BEARER.exec(header);
     if (!match) throw new InvalidTokenError('the Authorization header must be "Bearer <token>"');
-    const verified = await this.tokens.verify(match[1]!, ['access', 'registry']);
-    return this.policy.principalFor(verified);
+    const token = match[1]!;
+    const key = createHash('sha256').update(token).digest('base64url');
+    const now = Date.now();
+    const cached = this.#cache.get(key);
+    if (cached && cached.until > now) return cached.principal;
+    const verified = await this.tokens.verify(token, ['access', 'registry']);
+    const principal = await this.policy.principalFor(verified);
+    if (this.#cache.size >= CACHE_ENTRIES) {
+      for (const [k, entry] of this.#cache) {
+        if (entry.until <= now || this.#cache.size >= CACHE_ENTRIES) this.#cache.delete(k);
+        if (this.#cache.size < CACHE_ENTRIES * 0.9) break;
+      }
+    }
+    this.#cache.set(key, { principal, until: Math.min(now + CACHE_MS, verified.claims.exp * 1000) });
+    return principal;
+  }
+
+  /** Forgets every cached caller (tests, and after changes that must apply at once on this replica). */
+  forget(): void {
+    this.#cache.clear();
   }
 
   async authorize(context: RequestContext, capability: Capability, target?: Target): Promise<Principal> {

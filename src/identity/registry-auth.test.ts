@@ -4,7 +4,7 @@
 // clear 401/403 and leaves every stored row and file as it was.
 import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { testDialects } from '../db/test-databases.js';
 import { pushBlob, pushImage, snapshot } from '../registry/test-helpers.js';
 import { startTestServer, type TestServer } from '../server/test-server.js';
@@ -415,6 +415,35 @@ describe.each(testDialects())('registry token auth (%s)', (dialect) => {
     });
     expect(revoked.statusCode).toBe(401);
     expect(revoked.json<{ errors: { message: string }[] }>().errors[0]!.message).toContain('revoked');
+  });
+});
+
+describe('verified-token cache', () => {
+  it('reuses a verification for at most 10 s; a revocation made elsewhere applies after that', async () => {
+    const t = await startTestServer('sqlite', {}, { asAdmin: false });
+    try {
+      const user = await createUser(t, { bindings: [{ role: 'puller', organization: 'acme' }] });
+      const get = () =>
+        t.server.app.inject({
+          method: 'GET',
+          url: '/v2/',
+          headers: { authorization: `Bearer ${user.token}` },
+        });
+      expect((await get()).statusCode).toBe(200);
+      // Another replica revokes the token: this one learns it from the database, not a callback.
+      const { jti, exp } = decodePayload<{ jti: string; exp: number }>(user.token);
+      await t.server.database.db
+        .insertInto('revoked_tokens')
+        .values({ jti, expires_at: exp * 1000 })
+        .execute();
+      expect((await get()).statusCode).toBe(200);
+      const later = Date.now() + 10_001;
+      vi.spyOn(Date, 'now').mockReturnValue(later);
+      expect((await get()).statusCode).toBe(401);
+    } finally {
+      vi.restoreAllMocks();
+      await t.dispose();
+    }
   });
 });
 

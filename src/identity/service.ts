@@ -53,6 +53,8 @@ export class IdentityService {
     });
     this.policy = new AccessPolicy(this.store);
     this.authorizer = new BearerAuthorizer(this.tokens, this.policy);
+    // Changes made through this replica apply at once; other replicas see them within the cache time.
+    this.store.onTokensInvalidated(() => this.authorizer.forget());
     this.people = new PeopleStore(database.db);
     this.passkeys = new PasskeyService(this.people, this.store, { origin: options.issuer });
     this.sessions = new SessionService(this.people, {

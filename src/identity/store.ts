@@ -15,7 +15,18 @@ export interface BindingRow {
 }
 
 export class IdentityStore {
+  readonly #invalidated: (() => void)[] = [];
+
   constructor(readonly db: Kysely<Database>) {}
+
+  /** Called after anything that can end tokens early (revocation, disabling, sign-out everywhere). */
+  onTokensInvalidated(listener: () => void): void {
+    this.#invalidated.push(listener);
+  }
+
+  #notify(): void {
+    for (const listener of this.#invalidated) listener();
+  }
 
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     return this.db.transaction().execute(fn);
@@ -56,6 +67,7 @@ export class IdentityStore {
   /** Access tokens of this user issued before `now` stop working (sign out everywhere). */
   async invalidateTokensOf(ex: Executor, userId: string, now: number): Promise<void> {
     await ex.updateTable('users').set({ tokens_not_before: now }).where('id', '=', userId).execute();
+    this.#notify();
   }
 
   listUsers(ex: Executor, limit: number, after?: string): Promise<UsersTable[]> {
@@ -71,6 +83,7 @@ export class IdentityStore {
   ): Promise<boolean> {
     if (Object.keys(changes).length === 0) return (await this.findUser(ex, id)) !== undefined;
     const result = await ex.updateTable('users').set(changes).where('id', '=', id).executeTakeFirst();
+    this.#notify();
     return Number(result.numUpdatedRows) === 1;
   }
 
@@ -179,6 +192,7 @@ export class IdentityStore {
       .values({ jti, expires_at: expiresAt })
       .onConflict((oc) => oc.column('jti').doNothing())
       .execute();
+    this.#notify();
   }
 
   async isRevoked(ex: Executor, jti: string): Promise<boolean> {
