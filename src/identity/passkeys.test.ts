@@ -367,6 +367,55 @@ describe('bootstrap and rate limits', () => {
     }
   });
 
+  it('holds back an account after 10 failed passkey sign-ins, whatever address they come from', async () => {
+    const t = await startTestServer('sqlite', { identity: { rateLimitPerMinute: 1000 } }, { asAdmin: false });
+    try {
+      const post = (url: string, body: unknown, ip: string) =>
+        t.server.app.inject({
+          method: 'POST',
+          url,
+          remoteAddress: ip,
+          headers: { origin: ORIGIN, 'content-type': 'application/json' },
+          payload: JSON.stringify(body),
+        });
+      const key = new SoftAuthenticator(ORIGIN);
+      const link = await t.server.identity.passkeys.createEnrollmentLink({ makeAdmin: true });
+      const start = (
+        await post('/auth/enroll/options', { token: link.token, displayName: 'V' }, '192.0.2.9')
+      ).json<{ ceremony: string; options: never }>();
+      expect(
+        (
+          await post(
+            '/auth/enroll/verify',
+            { ceremony: start.ceremony, response: key.register(start.options), displayName: 'V' },
+            '192.0.2.9',
+          )
+        ).statusCode,
+      ).toBe(200);
+      const attempt = async (ip: string, bad: object) => {
+        const options = (await post('/auth/passkey/options', {}, ip)).json<{
+          ceremony: string;
+          options: { challenge: string };
+        }>();
+        return post(
+          '/auth/passkey/verify',
+          { ceremony: options.ceremony, response: key.authenticate(options.options, bad) },
+          ip,
+        );
+      };
+      for (let i = 0; i < 10; i += 1)
+        expect((await attempt(`198.51.100.${i}`, { userVerified: false })).statusCode).toBe(401);
+      const held = await attempt('203.0.113.1', {});
+      expect(held.statusCode).toBe(429);
+      expect(held.json<{ errors: { code: string; message: string }[] }>().errors[0]).toMatchObject({
+        code: 'PALISADE_RATE_LIMITED',
+        message: expect.stringContaining('this account'),
+      });
+    } finally {
+      await t.dispose();
+    }
+  });
+
   it('limits unauthenticated sign-in requests per client address with 429', async () => {
     const t = await startTestServer('sqlite', { identity: { rateLimitPerMinute: 5 } }, { asAdmin: false });
     try {

@@ -39,7 +39,13 @@ export interface SignedIn {
   authentication: Authentication;
 }
 
+/** Failed sign-ins per account before it is held back, and for how long (per replica, in memory). */
+const ACCOUNT_FAILURES = 10;
+const ACCOUNT_WINDOW_MS = 15 * 60_000;
+
 export class PasskeyService {
+  readonly #failures = new Map<string, number[]>();
+
   constructor(
     private readonly people: PeopleStore,
     private readonly identity: IdentityStore,
@@ -200,11 +206,45 @@ export class PasskeyService {
         ? await this.people.findPasskey(this.people.db, response.id)
         : undefined;
     if (!passkey) throw refused();
+    this.#checkAccountLimit(passkey.user_id, now);
+    try {
+      return await this.#verifyAssertion(ceremony.challenge, response, passkey, now, refused);
+    } catch (error) {
+      this.#recordFailure(passkey.user_id, now);
+      throw error;
+    }
+  }
+
+  #checkAccountLimit(userId: string, now: number): void {
+    const recent = (this.#failures.get(userId) ?? []).filter((t) => now - t < ACCOUNT_WINDOW_MS);
+    if (recent.length >= ACCOUNT_FAILURES) {
+      const wait = Math.ceil((recent[0]! + ACCOUNT_WINDOW_MS - now) / 60_000);
+      throw new PeopleError(
+        'PALISADE_RATE_LIMITED',
+        `too many failed sign-ins for this account; try again in ${wait} min`,
+      );
+    }
+  }
+
+  #recordFailure(userId: string, now: number): void {
+    const recent = (this.#failures.get(userId) ?? []).filter((t) => now - t < ACCOUNT_WINDOW_MS);
+    recent.push(now);
+    this.#failures.set(userId, recent);
+    if (this.#failures.size > 100_000) this.#failures.delete(this.#failures.keys().next().value!);
+  }
+
+  async #verifyAssertion(
+    challenge: string,
+    response: AuthenticationResponseJSON,
+    passkey: NonNullable<Awaited<ReturnType<PeopleStore['findPasskey']>>>,
+    now: number,
+    refused: () => PeopleError,
+  ): Promise<SignedIn> {
     let result;
     try {
       result = await verifyAuthenticationResponse({
         response,
-        expectedChallenge: ceremony.challenge,
+        expectedChallenge: challenge,
         expectedOrigin: this.#origin,
         expectedRPID: this.#rpId,
         requireUserVerification: true,

@@ -40,6 +40,40 @@ describe.each(testDialects())('server (%s)', (dialect) => {
     expect(anonymous).toEqual([]);
   });
 
+  it('lets anonymous callers reach exactly the routes named here, and nothing else', () => {
+    const anonymous = t.server.routes
+      .filter((r) => r.capability === 'public' && r.method !== 'HEAD')
+      .map((r) => `${r.method} ${r.url}`)
+      .sort();
+    expect(anonymous).toEqual(
+      [
+        'GET /',
+        'GET /.well-known/jwks.json',
+        'GET /.well-known/openid-configuration',
+        'GET /assets/:name',
+        'GET /enroll',
+        'GET /healthz',
+        'GET /readyz',
+        'GET /signin',
+        'GET /sso/:id/jwks.json',
+        'GET /sso/:id/start',
+        'GET /sso/callback',
+        'GET /token',
+        'POST /auth/enroll/options',
+        'POST /auth/enroll/verify',
+        'POST /auth/passkey/options',
+        'POST /auth/passkey/verify',
+        'POST /oauth/device_authorization',
+        'POST /oauth/revoke',
+        'POST /oauth/token',
+        'POST /token',
+      ].sort(),
+    );
+    // Everything else needs a token, a session, or is the /v2 dispatcher (checked per endpoint above).
+    for (const route of t.server.routes)
+      expect(route.capability, `${route.method} ${route.url}`).not.toBe('');
+  });
+
   it('gives every response a request id (echoing a well-formed incoming one) and security headers', async () => {
     const res = await app().inject({ method: 'GET', url: '/v2/', headers: { 'x-request-id': 'trace-123' } });
     expect(res.headers['x-request-id']).toBe('trace-123');
@@ -51,6 +85,19 @@ describe.each(testDialects())('server (%s)', (dialect) => {
       headers: { 'x-request-id': 'bad id\u0001' },
     });
     expect(bad.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('sends HSTS only when the public URL is https', async () => {
+    expect(
+      (await app().inject({ method: 'GET', url: '/healthz' })).headers['strict-transport-security'],
+    ).toBeUndefined();
+    const tls = await startTestServer(dialect, { publicUrl: 'https://registry.example.com' });
+    try {
+      const res = await tls.server.app.inject({ method: 'GET', url: '/healthz' });
+      expect(res.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    } finally {
+      await tls.dispose();
+    }
   });
 
   it('answers /healthz and /readyz', async () => {

@@ -49,6 +49,8 @@ export interface PalisadeServer {
   registry: RegistryService;
   identity: IdentityService;
   metrics: ServerMetrics;
+  /** Every HTTP route with the capability it declared (the /v2 dispatcher declares per endpoint). */
+  routes: RouteInventoryEntry[];
   /** Starts listening; resolves with the URL. */
   listen(): Promise<string>;
   runGc(): Promise<GcResult>;
@@ -101,7 +103,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     routerOptions: { maxParamLength: 1024 },
   });
 
-  installCapabilityGuard(app);
+  const routes = installCapabilityGuard(app);
 
   // Routes other than the /v2 dispatcher (which authorises per endpoint) are checked here.
   app.addHook('preHandler', async (request) => {
@@ -122,6 +124,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     reply.header('X-Frame-Options', 'DENY');
     reply.header('Referrer-Policy', 'no-referrer');
     reply.header('Cross-Origin-Resource-Policy', 'same-origin');
+    if (identity.tokens.issuer.startsWith('https:')) {
+      reply.header('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    }
     done();
   });
 
@@ -249,6 +254,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     registry,
     identity,
     metrics,
+    routes,
     async listen() {
       const url = await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
@@ -289,14 +295,23 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   };
 }
 
+export interface RouteInventoryEntry {
+  method: string;
+  url: string;
+  capability: string;
+}
+
 /** Deny by default: a route that does not say what it needs never gets registered. */
-export function installCapabilityGuard(app: FastifyInstance): void {
+export function installCapabilityGuard(app: FastifyInstance): RouteInventoryEntry[] {
+  const inventory: RouteInventoryEntry[] = [];
   app.addHook('onRoute', (route) => {
     const capability = route.config?.capability;
     if (!capability || (capability !== 'dispatch' && !isCapability(capability))) {
       throw new Error(`route ${String(route.method)} ${route.url} declares no known capability`);
     }
+    for (const method of [route.method].flat()) inventory.push({ method, url: route.url, capability });
   });
+  return inventory;
 }
 
 interface ErrorBody {

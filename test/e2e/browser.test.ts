@@ -82,6 +82,39 @@ describe.skipIf(!available)('passkeys in a real browser', () => {
     await expect(page.textContent('main')).resolves.toMatch(/Signed in with\s+(hwk|swk), user, mfa/);
   });
 
+  it('approves a device code for the CLI from the signed-in browser', async () => {
+    const start = await fetch(`${base()}/oauth/device_authorization`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'client_id=palisade-cli&scope=registry',
+    });
+    const device = (await start.json()) as {
+      device_code: string;
+      user_code: string;
+      verification_uri_complete: string;
+    };
+    expect(device.verification_uri_complete).toBe(`${base()}/device?user_code=${device.user_code}`);
+    await page.goto(device.verification_uri_complete);
+    await expect(page.textContent('main')).resolves.toContain('palisade-cli');
+    await page.click('button[value=approve]');
+    await page.waitForFunction("document.querySelector('h1')?.textContent === 'Device signed in'");
+    const token = await fetch(`${base()}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+        device_code: device.device_code,
+        client_id: 'palisade-cli',
+      }).toString(),
+    });
+    expect(token.status).toBe(200);
+    const body = (await token.json()) as { access_token: string; scope: string };
+    expect(body.scope).toBe('registry');
+    expect(
+      (await fetch(`${base()}/v2/`, { headers: { authorization: `Bearer ${body.access_token}` } })).status,
+    ).toBe(200);
+  });
+
   it('refuses a second use of the enrollment link in the browser too', async () => {
     const logged = server
       .stdout()
