@@ -150,12 +150,14 @@ export class IdentityService {
 
 /**
  * The issuer URL: the configured public URL, else http://<host>:<port> as listened on (so a
- * host-local command computes the same issuer as `serve` from the same settings).
+ * host-local command computes the same issuer as `serve` from the same settings). Loopback and
+ * "all interfaces" become localhost: WebAuthn accepts a host name, not an IP address, as its
+ * relying party, and a browser on the server host reaches it there.
  */
 export function issuerUrl(config: Config, port = config.port): string {
   if (config.publicUrl) return new URL(config.publicUrl).origin;
   const host = config.host;
-  const urlHost =
-    host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  const local = ['127.0.0.1', '::1', '0.0.0.0', '::', 'localhost'].includes(host);
+  const urlHost = local ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   return `http://${urlHost}:${port}`;
 }

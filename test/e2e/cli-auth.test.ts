@@ -14,7 +14,6 @@ import {
   childEnv,
   expectSuccess,
   probeCommand,
-  registryHost,
   run,
   startServer,
   stopAllServers,
@@ -30,6 +29,8 @@ describe('palisade auth and the credential helper', () => {
   let config: string;
   let env: NodeJS.ProcessEnv;
   let session: { cookie: string; csrf: string };
+  /** The server as its issuer names it (loopback becomes localhost: WebAuthn needs a host name). */
+  let base: string;
 
   const cli = (args: string[], extra: NodeJS.ProcessEnv = env) =>
     run(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/palisade.ts'), ...args], {
@@ -40,6 +41,7 @@ describe('palisade auth and the credential helper', () => {
   beforeAll(async () => {
     // The real address as issuer: skopeo follows the token realm to it.
     server = await startServer({ publicUrl: false });
+    base = `http://localhost:${server.port}`;
     config = temp.make();
     const bin = temp.make();
     const helper = join(bin, 'docker-credential-palisade');
@@ -52,7 +54,7 @@ describe('palisade auth and the credential helper', () => {
 
     // The first administrator enrolls from the link the server logged, as the browser would.
     const link = /"enrollmentUrl":"([^"]+)"/.exec(server.stdout())![1]!;
-    const origin = server.url;
+    const origin = base;
     const key = new SoftAuthenticator(origin);
     const post = (path: string, body: unknown) =>
       fetch(`${origin}${path}`, {
@@ -85,7 +87,7 @@ describe('palisade auth and the credential helper', () => {
       'auth',
       'login',
       '--server',
-      server.url,
+      base,
       '--scope',
       'registry api admin',
       '--output',
@@ -99,11 +101,11 @@ describe('palisade auth and the credential helper', () => {
       30_000,
       50,
     );
-    expect(stderr).toContain(`${server.url}/device?user_code=${code}`);
-    const approve = await fetch(`${server.url}/device`, {
+    expect(stderr).toContain(`${base}/device?user_code=${code}`);
+    const approve = await fetch(`${base}/device`, {
       method: 'POST',
       headers: {
-        origin: server.url,
+        origin: base,
         cookie: session.cookie,
         'content-type': 'application/x-www-form-urlencoded',
       },
@@ -111,7 +113,7 @@ describe('palisade auth and the credential helper', () => {
     });
     expect(approve.status).toBe(200);
     const result = expectSuccess(await login, 'palisade auth login');
-    expect(JSON.parse(result.stdout)).toMatchObject({ server: server.url, scope: 'registry api admin' });
+    expect(JSON.parse(result.stdout)).toMatchObject({ server: base, scope: 'registry api admin' });
 
     const file = join(config, 'palisade', 'credentials.json');
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -120,16 +122,14 @@ describe('palisade auth and the credential helper', () => {
       string,
       { access_token: string; refresh_token: string }
     >;
-    expect(Object.keys(stored)).toEqual([server.url]);
+    expect(Object.keys(stored)).toEqual([base]);
 
     const token = expectSuccess(
-      await cli(['auth', 'token', '--server', server.url]),
+      await cli(['auth', 'token', '--server', base]),
       'palisade auth token',
     ).stdout.trim();
-    expect(token).toBe(stored[server.url]!.access_token);
-    expect((await fetch(`${server.url}/v2/`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
-      200,
-    );
+    expect(token).toBe(stored[base]!.access_token);
+    expect((await fetch(`${base}/v2/`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
   });
 
   it('renews the access token from the refresh token when it is about to expire', async () => {
@@ -138,23 +138,21 @@ describe('palisade auth and the credential helper', () => {
       string,
       { access_token: string; expires_at: number; refresh_token: string }
     >;
-    const before = stored[server.url]!;
-    stored[server.url] = { ...before, expires_at: Math.floor(Date.now() / 1000) + 10 };
+    const before = stored[base]!;
+    stored[base] = { ...before, expires_at: Math.floor(Date.now() / 1000) + 10 };
     writeFileSync(file, JSON.stringify(stored), { mode: 0o600 });
     const token = expectSuccess(
-      await cli(['auth', 'token', '--server', server.url]),
+      await cli(['auth', 'token', '--server', base]),
       'palisade auth token',
     ).stdout.trim();
-    const after = (JSON.parse(readFileSync(file, 'utf8')) as typeof stored)[server.url]!;
+    const after = (JSON.parse(readFileSync(file, 'utf8')) as typeof stored)[base]!;
     expect(after.refresh_token).not.toBe(before.refresh_token);
     expect(token).toBe(after.access_token);
-    expect((await fetch(`${server.url}/v2/`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
-      200,
-    );
+    expect((await fetch(`${base}/v2/`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
   });
 
   it('answers the credential-helper protocol without ever storing a secret', async () => {
-    const host = registryHost(server);
+    const host = `localhost:${server.port}`;
     const helper = (action: string, input: string) =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
         const child = run('docker-credential-palisade', [action], { env });
@@ -166,7 +164,7 @@ describe('palisade auth and the credential helper', () => {
     const answer = JSON.parse(got.stdout) as { ServerURL: string; Username: string; Secret: string };
     expect(answer).toMatchObject({ ServerURL: host, Username: 'palisade' });
     expect(
-      (await fetch(`${server.url}/v2/`, { headers: { authorization: `Bearer ${answer.Secret}` } })).status,
+      (await fetch(`${base}/v2/`, { headers: { authorization: `Bearer ${answer.Secret}` } })).status,
     ).toBe(200);
     expect(JSON.parse((await helper('list', '')).stdout)).toEqual({ [host]: 'palisade' });
     const stored = await helper(
@@ -184,7 +182,7 @@ describe('palisade auth and the credential helper', () => {
   it.skipIf(!skopeoProbe.available)(
     'lets skopeo push and pull through credHelpers, with no token in auth.json',
     async () => {
-      const host = registryHost(server);
+      const host = `localhost:${server.port}`;
       const containers = join(config, 'containers');
       mkdirSync(containers, { recursive: true });
       const authFile = join(containers, 'auth.json');
@@ -228,19 +226,18 @@ describe('palisade auth and the credential helper', () => {
   it('logs out: revokes the tokens on the server and forgets them here', async () => {
     const file = join(config, 'palisade', 'credentials.json');
     const stored = (JSON.parse(readFileSync(file, 'utf8')) as Record<string, { access_token: string }>)[
-      server.url
+      base
     ]!;
-    const out = expectSuccess(await cli(['auth', 'logout', '--server', server.url]), 'palisade auth logout');
+    const out = expectSuccess(await cli(['auth', 'logout', '--server', base]), 'palisade auth logout');
     expect(out.stdout).toContain('Signed out');
     expect(
-      (await fetch(`${server.url}/v2/`, { headers: { authorization: `Bearer ${stored.access_token}` } }))
-        .status,
+      (await fetch(`${base}/v2/`, { headers: { authorization: `Bearer ${stored.access_token}` } })).status,
     ).toBe(401);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({});
-    const token = await cli(['auth', 'token', '--server', server.url]);
+    const token = await cli(['auth', 'token', '--server', base]);
     expect(token.code).toBe(1);
     expect(token.stderr.trim()).toBe(
-      `palisade: not signed in to ${server.url} (or the sign-in expired); run palisade auth login --server ${server.url}`,
+      `palisade: not signed in to ${base} (or the sign-in expired); run palisade auth login --server ${base}`,
     );
   });
 });
