@@ -11,6 +11,26 @@ import { startTestIdp, type TestIdp } from './test-idp.js';
 
 const ORIGIN = 'http://palisade.test';
 
+/** Follows the browser's redirects through the IdP (keeping its cookies) back to Palisade's callback path. */
+async function throughIdp(location: string, issuer: string): Promise<string> {
+  const jar = new Map<string, string>();
+  let next = location;
+  for (let hops = 0; hops < 10 && next.startsWith(issuer); hops += 1) {
+    const res = await fetch(next, {
+      redirect: 'manual',
+      headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
+    for (const header of res.headers.getSetCookie()) {
+      const [pair] = header.split(';');
+      const eq = pair!.indexOf('=');
+      jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
+    }
+    next = new URL(res.headers.get('location') ?? '', next).href;
+  }
+  expect(next.startsWith(`${ORIGIN}/sso/callback?`), next).toBe(true);
+  return next.slice(ORIGIN.length);
+}
+
 describe('what counts as multi-factor (RFC 8176 amr)', () => {
   it.each([
     [['mfa'], true],
@@ -72,24 +92,9 @@ describe.each(testDialects())('company SSO (%s)', (dialect) => {
     expect(start.statusCode, start.body).toBe(303);
     const stateCookie = String(start.headers['set-cookie']).split(';')[0]!;
     const authorizeUrl = new URL(String(start.headers.location));
-    const jar = new Map<string, string>();
-    let next = authorizeUrl.href;
-    for (let hops = 0; hops < 10 && next.startsWith(idp.issuer); hops += 1) {
-      const res = await fetch(next, {
-        redirect: 'manual',
-        headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
-      });
-      for (const header of res.headers.getSetCookie()) {
-        const [pair] = header.split(';');
-        const eq = pair!.indexOf('=');
-        jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-      }
-      next = new URL(res.headers.get('location') ?? '', next).href;
-    }
-    expect(next.startsWith(`${ORIGIN}/sso/callback?`)).toBe(true);
     const callback = await app().inject({
       method: 'GET',
-      url: next.slice(ORIGIN.length),
+      url: await throughIdp(authorizeUrl.href, idp.issuer),
       headers: { cookie: stateCookie },
     });
     return { callback, authorizeUrl };
@@ -177,20 +182,44 @@ describe.each(testDialects())('company SSO (%s)', (dialect) => {
     // Same IdP, different policy: drive the flow through this provider.
     idp.next = { accountId: 'carol', amr: ['mfa'], acr: 'urn:corp:pwd' };
     const cookie = String(start.headers['set-cookie']).split(';')[0]!;
-    const jar: string[] = [];
-    let next = String(start.headers.location);
-    while (next.startsWith(idp.issuer)) {
-      const res = await fetch(next, { redirect: 'manual', headers: { cookie: jar.join('; ') } });
-      jar.push(...res.headers.getSetCookie().map((c) => c.split(';')[0]!));
-      next = new URL(res.headers.get('location') ?? '', next).href;
-    }
     const callback = await app().inject({
       method: 'GET',
-      url: next.slice(ORIGIN.length),
+      url: await throughIdp(String(start.headers.location), idp.issuer),
       headers: { cookie },
     });
     expect(callback.statusCode).toBe(403);
     expect(callback.body).toContain('only at assurance level urn:corp:mfa');
+  });
+
+  it('accepts only verified addresses in the allowed email domains when the provider lists some', async () => {
+    await app().inject({
+      method: 'POST',
+      url: '/api/v1/iam/idps',
+      headers: admin(),
+      payload: JSON.stringify({
+        id: 'domains',
+        display_name: 'Domains',
+        issuer: idp.issuer,
+        client_id: idp.clientId,
+        client_secret: idp.clientSecret,
+        allowed_email_domains: ['corp.example'],
+      }),
+    });
+    const attempt = async () => {
+      const start = await app().inject({ method: 'GET', url: '/sso/domains/start' });
+      const cookie = String(start.headers['set-cookie']).split(';')[0]!;
+      return app().inject({
+        method: 'GET',
+        url: await throughIdp(String(start.headers.location), idp.issuer),
+        headers: { cookie },
+      });
+    };
+    idp.next = { accountId: 'mallory', amr: ['mfa'], email: 'mallory@corp.example.evil.test' };
+    expect((await attempt()).body).toContain('accepted only for verified addresses at corp.example');
+    idp.next = { accountId: 'mallory', amr: ['mfa'], email: 'mallory@corp.example', emailVerified: false };
+    expect((await attempt()).statusCode).toBe(403);
+    idp.next = { accountId: 'heidi', amr: ['mfa'], email: 'heidi@corp.example' };
+    expect((await attempt()).statusCode).toBe(303);
   });
 
   it('keys people by issuer and subject, never by email', async () => {
@@ -271,6 +300,48 @@ describe.each(testDialects())('company SSO (%s)', (dialect) => {
     }
     const member = await app().inject({ method: 'GET', url: '/api/v1/iam/idps' });
     expect(member.statusCode).toBe(401);
+  });
+
+  it('signs in with private_key_jwt: the IdP knows only the public key Palisade published', async () => {
+    const res = await app().inject({
+      method: 'POST',
+      url: '/api/v1/iam/idps',
+      headers: admin(),
+      payload: JSON.stringify({
+        id: 'keyed',
+        display_name: 'Keyed',
+        issuer: 'http://127.0.0.1:1',
+        client_id: 'palisade',
+        auth_method: 'private_key_jwt',
+      }),
+    });
+    const jwk = res.json<{ public_jwk: Record<string, string> }>().public_jwk;
+    // A second IdP whose Palisade client authenticates with that key (no shared secret at all).
+    const keyed = await startTestIdp(`${ORIGIN}/sso/callback`, {
+      client_secret: undefined,
+      token_endpoint_auth_method: 'private_key_jwt',
+      token_endpoint_auth_signing_alg: 'ES256',
+      jwks: { keys: [jwk] },
+    });
+    try {
+      await t.server.database.db
+        .updateTable('identity_providers')
+        .set({ issuer: keyed.issuer })
+        .where('id', '=', 'keyed')
+        .execute();
+      keyed.next = { accountId: 'grace', amr: ['mfa'] };
+      const start = await app().inject({ method: 'GET', url: '/sso/keyed/start' });
+      expect(start.statusCode, start.body).toBe(303);
+      const cookie = String(start.headers['set-cookie']).split(';')[0]!;
+      const callback = await app().inject({
+        method: 'GET',
+        url: await throughIdp(String(start.headers.location), keyed.issuer),
+        headers: { cookie },
+      });
+      expect(callback.statusCode, callback.body).toBe(303);
+    } finally {
+      await keyed.close();
+    }
   });
 
   it('offers private_key_jwt: Palisade makes the key pair and publishes only the public key', async () => {

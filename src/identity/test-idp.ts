@@ -22,7 +22,11 @@ export interface TestIdp {
   close(): Promise<void>;
 }
 
-export async function startTestIdp(redirectUri: string): Promise<TestIdp> {
+/** `client` replaces how the Palisade client authenticates (e.g. private_key_jwt with its public key). */
+export async function startTestIdp(
+  redirectUri: string,
+  client: Record<string, unknown> = {},
+): Promise<TestIdp> {
   const http: Server = createServer();
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -42,6 +46,7 @@ export async function startTestIdp(redirectUri: string): Promise<TestIdp> {
         grant_types: ['authorization_code'],
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
+        ...client,
       },
     ],
     claims: {
