@@ -1,16 +1,10 @@
 // `palisade iam …`: manage users, role bindings and public repositories through the IAM API,
 // as a person signed in with `palisade auth login` or with a token in PALISADE_TOKEN.
 import { Command, Option } from 'commander';
+import type { UserView } from '../identity/iam.js';
 import { ApiClient, print, type ApiFlags } from './api-client.js';
 
-interface User {
-  id: string;
-  display_name: string;
-  email: string | null;
-  admin: boolean;
-  disabled: boolean;
-  created_at: string;
-}
+type User = UserView;
 
 interface Binding {
   id: string;

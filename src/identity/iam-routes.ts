@@ -3,6 +3,7 @@
 // and public repositories (administrators). Inputs are validated with zod at this edge.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { parseInput } from '../lib/validate.js';
 import { isValidRepositoryName } from '../registry/names.js';
 import type { IamService } from './iam.js';
 import type { Target } from './authorizer.js';
@@ -12,15 +13,6 @@ import { PeopleError } from './people-errors.js';
 import type { IdentityStore } from './store.js';
 
 const BODY_LIMIT = 64 * 1024;
-
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-  const result = schema.safeParse(value ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new PeopleError('PALISADE_BAD_REQUEST', `${issue.path.join('.') || 'body'}: ${issue.message}`);
-  }
-  return result.data;
-}
 
 const params = (request: FastifyRequest) => request.params as Record<string, string>;
 
@@ -53,7 +45,7 @@ export function mountIam(app: FastifyInstance, iam: IamService, store: IdentityS
   }));
 
   app.get(`${api}/users`, { config: { capability: 'iam.users.write' } }, async (request) => {
-    const query = parse(
+    const query = parseInput(
       z.object({
         limit: z.coerce.number().int().min(1).max(1000).default(100),
         after: z.string().max(36).optional(),
@@ -67,7 +59,7 @@ export function mountIam(app: FastifyInstance, iam: IamService, store: IdentityS
     `${api}/users`,
     { config: { capability: 'iam.users.write' }, bodyLimit: BODY_LIMIT },
     async (request, reply) => {
-      const created = await iam.createUser(parse(newUserSchema, request.body));
+      const created = await iam.createUser(parseInput(newUserSchema, request.body));
       return reply.code(201).send({
         user: created.user,
         enrollment: {
@@ -85,7 +77,7 @@ export function mountIam(app: FastifyInstance, iam: IamService, store: IdentityS
   app.patch(
     `${api}/users/:id`,
     { config: { capability: 'iam.users.write' }, bodyLimit: BODY_LIMIT },
-    async (request) => iam.updateUser(params(request).id!, parse(userChangesSchema, request.body)),
+    async (request) => iam.updateUser(params(request).id!, parseInput(userChangesSchema, request.body)),
   );
 
   app.post(
@@ -124,7 +116,7 @@ export function mountIam(app: FastifyInstance, iam: IamService, store: IdentityS
       bodyLimit: BODY_LIMIT,
     },
     async (request, reply) =>
-      reply.code(201).send(await iam.createBinding(parse(newBindingSchema, request.body))),
+      reply.code(201).send(await iam.createBinding(parseInput(newBindingSchema, request.body))),
   );
 
   app.delete(

@@ -5,6 +5,7 @@
 import { parse as parseCookie, serialize as serializeCookie } from 'cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { parseInput } from '../lib/validate.js';
 import { html, page, PAGE_HEADERS } from '../console/html.js';
 import { PeopleError } from './people-errors.js';
 import type { SessionService } from './sessions.js';
@@ -89,14 +90,10 @@ export function mountSso(
     api,
     { config: { capability: 'iam.users.write' }, bodyLimit: 64 * 1024 },
     async (request, reply) => {
-      const result = newProviderSchema.safeParse(request.body ?? {});
-      if (!result.success) {
-        const issue = result.error.issues[0]!;
-        throw new PeopleError('PALISADE_BAD_REQUEST', `${issue.path.join('.') || 'body'}: ${issue.message}`);
-      }
+      const input = parseInput(newProviderSchema, request.body);
       return reply
         .code(201)
-        .send({ ...(await deps.sso.createProvider(result.data)), redirect_uri: deps.sso.redirectUri });
+        .send({ ...(await deps.sso.createProvider(input)), redirect_uri: deps.sso.redirectUri });
     },
   );
   app.delete(`${api}/:id`, { config: { capability: 'iam.users.write' } }, async (request, reply) => {

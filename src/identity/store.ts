@@ -1,18 +1,11 @@
 // SQL for identity: signing keys, users, organizations, role bindings, public repositories and
 // revoked token ids. Methods take the executor they run on, so services own the transactions.
 import type { Kysely, Transaction } from 'kysely';
-import type { Database, SigningKeysTable, UsersTable } from '../db/schema.js';
+import type { Database, RoleBindingsTable, SigningKeysTable, UsersTable } from '../db/schema.js';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
 
-export interface BindingRow {
-  id: string;
-  principal: string;
-  role: string;
-  organization: string;
-  repository: string;
-  created_at: number;
-}
+export type BindingRow = RoleBindingsTable;
 
 export class IdentityStore {
   readonly #invalidated: (() => void)[] = [];

@@ -5,6 +5,7 @@
 import { parse as parseCookie, serialize as serializeCookie } from 'cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { parseInput } from '../lib/validate.js';
 import { loadAssets } from '../console/assets.js';
 import { html, page, PAGE_HEADERS } from '../console/html.js';
 import { PeopleError } from './people-errors.js';
@@ -256,7 +257,7 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
 
     web.post('/auth/enroll/options', { config: { capability: 'public', ...limited } }, async (request) => {
       checkOrigin(request);
-      const body = parse(z.object({ token: z.string().min(20).max(100), displayName }), request.body);
+      const body = parseInput(z.object({ token: z.string().min(20).max(100), displayName }), request.body);
       return deps.passkeys.enrollmentOptions(body.token, body.displayName);
     });
 
@@ -265,7 +266,7 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
       { config: { capability: 'public', ...limited } },
       async (request, reply) => {
         checkOrigin(request);
-        const body = parse(
+        const body = parseInput(
           z.object({ ceremony: ceremonyId, response: credentialResponse, displayName }),
           request.body,
         );
@@ -289,7 +290,7 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
       { config: { capability: 'public', ...limited } },
       async (request, reply) => {
         checkOrigin(request);
-        const body = parse(
+        const body = parseInput(
           z.object({
             ceremony: ceremonyId,
             response: credentialResponse,
@@ -310,7 +311,7 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
 
     web.post('/auth/passkeys', { config: { capability: 'session' } }, async (request, reply) => {
       const found = (await requireSession(request, reply, true))!;
-      const body = parse(
+      const body = parseInput(
         z.object({ ceremony: ceremonyId, response: credentialResponse, name: displayName }),
         request.body,
       );
@@ -325,7 +326,7 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
 
     web.post('/auth/passkeys/delete', { config: { capability: 'session' } }, async (request, reply) => {
       const found = (await requireSession(request, reply, true))!;
-      const body = parse(z.object({ id: z.string().min(1).max(1400) }).passthrough(), request.body);
+      const body = parseInput(z.object({ id: z.string().min(1).max(1400) }).passthrough(), request.body);
       await deps.passkeys.remove(found.session.userId, body.id);
       return reply.redirect('/account', 303);
     });
@@ -382,7 +383,7 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
 
     web.post('/device', { config: { capability: 'session', ...limited } }, async (request, reply) => {
       const found = (await requireSession(request, reply, true))!;
-      const body = parse(
+      const body = parseInput(
         z
           .object({ user_code: z.string().min(1).max(20), decision: z.enum(['approve', 'deny']) })
           .passthrough(),
@@ -419,15 +420,6 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
     });
     registered();
   });
-}
-
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-  const result = schema.safeParse(value ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new PeopleError('PALISADE_BAD_REQUEST', `${issue.path.join('.') || 'body'}: ${issue.message}`);
-  }
-  return result.data;
 }
 
 /** Only same-site absolute paths: never another host (no "//evil", "/\\evil" or scheme). */
