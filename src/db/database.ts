@@ -19,6 +19,7 @@ import { identityMigration } from './migrations/0002-identity.js';
 import { peopleMigration } from './migrations/0003-people.js';
 import { oauthMigration } from './migrations/0004-oauth.js';
 import { ssoMigration } from './migrations/0005-sso.js';
+import { auditMigration } from './migrations/0006-audit.js';
 import type { Database } from './schema.js';
 
 export interface DatabaseHandle {
@@ -99,6 +100,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0003-people': peopleMigration(dialect),
     '0004-oauth': oauthMigration(dialect),
     '0005-sso': ssoMigration(dialect),
+    '0006-audit': auditMigration(dialect),
   };
 }
 

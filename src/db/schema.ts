@@ -220,6 +220,25 @@ export interface SsoLoginsTable {
   expires_at: number;
 }
 
+export interface AuditEventsTable {
+  seq: number;
+  id: string;
+  type: string;
+  subject: string | null;
+  org: string | null;
+  actor: string;
+  time: number;
+  event: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -244,4 +263,6 @@ export interface Database {
   identity_providers: IdentityProvidersTable;
   user_identities: UserIdentitiesTable;
   sso_logins: SsoLoginsTable;
+  audit_events: AuditEventsTable;
+  audit_head: AuditHeadTable;
 }

@@ -4,6 +4,7 @@
 // someone end their sessions and tokens at once.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import type { AuditRecorder } from '../audit/audit-log.js';
 import { isValidRepositoryName } from '../registry/names.js';
 import { isRole, organizationOf, ROLES } from './capabilities.js';
 import type { OAuthService } from './oauth.js';
@@ -57,6 +58,7 @@ export class IamService {
     private readonly people: PeopleStore,
     private readonly passkeys: PasskeyService,
     private readonly oauth: OAuthService,
+    private readonly audit: AuditRecorder,
   ) {}
 
   async listUsers(limit: number, after?: string): Promise<UserView[]> {
@@ -74,13 +76,21 @@ export class IamService {
     now = Date.now(),
   ): Promise<{ user: UserView; enrollment: EnrollmentLink }> {
     const id = randomUUID();
-    await this.store.insertUser(this.store.db, {
+    const row = {
       id,
       display_name: input.display_name,
       email: input.email ?? null,
       is_admin: input.admin ? 1 : 0,
       created_at: now,
       disabled_at: null,
+    };
+    await this.store.transaction(async (trx) => {
+      await this.store.insertUser(trx, row);
+      await this.audit.record(trx, {
+        type: 'dev.palisade.iam.user.created.v1',
+        subject: `user:${id}`,
+        body: { after: userView(row) },
+      });
     });
     const enrollment = await this.passkeys.createEnrollmentLink({ userId: id, makeAdmin: false, now });
     return { user: await this.getUser(id), enrollment };
@@ -117,10 +127,23 @@ export class IamService {
       });
       if (changes.disabled === true || changes.admin === false)
         await this.store.invalidateTokensOf(trx, id, now);
+      const after = await this.store.findUser(trx, id);
+      await this.audit.record(trx, {
+        type: 'dev.palisade.iam.user.updated.v1',
+        subject: `user:${id}`,
+        body: { before: userView(user), after: userView(after!) },
+      });
     });
     if (changes.disabled === true) {
       // A disabled person is out at once: sessions and refresh tokens end, access tokens stop verifying.
-      await this.people.deleteSessionsOf(this.people.db, id);
+      await this.people.transaction(async (trx) => {
+        const sessions = await this.people.deleteSessionsOf(trx, id);
+        await this.audit.record(trx, {
+          type: 'dev.palisade.auth.sessions.revoked.v1',
+          subject: `user:${id}`,
+          body: { user_id: id, sessions },
+        });
+      });
       await this.oauth.revokeAllFor(id, now);
     }
     return this.getUser(id);
@@ -160,17 +183,41 @@ export class IamService {
       }
       await this.store.ensureOrganization(trx, row.organization, now);
       await this.store.insertBinding(trx, row);
+      await this.audit.record(trx, {
+        type: 'dev.palisade.iam.binding.created.v1',
+        subject: `binding:${row.id}`,
+        org: row.organization,
+        body: { after: row },
+      });
     });
     return row;
   }
 
   async deleteBinding(id: string): Promise<void> {
-    if (!(await this.store.deleteBinding(this.store.db, id)))
-      throw new PeopleError('PALISADE_NOT_FOUND', `no binding ${id}`);
+    await this.store.transaction(async (trx) => {
+      const before = await this.store.findBinding(trx, id);
+      if (!before || !(await this.store.deleteBinding(trx, id)))
+        throw new PeopleError('PALISADE_NOT_FOUND', `no binding ${id}`);
+      await this.audit.record(trx, {
+        type: 'dev.palisade.iam.binding.deleted.v1',
+        subject: `binding:${id}`,
+        org: before.organization,
+        body: { before },
+      });
+    });
   }
 
   async setPublic(repository: string, isPublic: boolean): Promise<void> {
-    await this.store.setPublic(this.store.db, repository, isPublic, Date.now());
+    await this.store.transaction(async (trx) => {
+      const before = await this.store.isPublic(trx, repository);
+      await this.store.setPublic(trx, repository, isPublic, Date.now());
+      await this.audit.record(trx, {
+        type: 'dev.palisade.registry.repository.updated.v1',
+        subject: repository,
+        org: organizationOf(repository),
+        body: { repository, before: { public: before }, after: { public: isPublic } },
+      });
+    });
   }
 
   async listPublic(): Promise<string[]> {

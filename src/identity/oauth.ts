@@ -5,6 +5,7 @@
 //   family (absolute limit, sign-out everywhere, or a replayed token, which revokes the family).
 // Access tokens carry the original sign-in (amr, acr, auth_time, upstream) of the approval.
 import { randomInt, randomUUID } from 'node:crypto';
+import { actorForUser, type AuditRecorder } from '../audit/audit-log.js';
 import { hashSecret, newSecret } from '../lib/secrets.js';
 import { OAuthError } from './errors.js';
 import type { OAuthStore } from './oauth-store.js';
@@ -46,6 +47,7 @@ export class OAuthService {
     private readonly store: OAuthStore,
     private readonly identity: IdentityStore,
     private readonly tokens: TokenService,
+    private readonly audit: AuditRecorder,
     readonly settings: OAuthSettings,
   ) {}
 
@@ -61,18 +63,29 @@ export class OAuthService {
       { length: 8 },
       () => USER_CODE_ALPHABET[randomInt(USER_CODE_ALPHABET.length)],
     ).join('');
-    await this.store.insertDeviceGrant(this.store.db, {
-      device_code_hash: hashSecret(deviceCode),
-      user_code_hash: hashSecret(userCode),
-      client_id: clientId!,
-      scope: scopes.join(' '),
-      status: 'pending',
-      user_id: null,
-      authentication: null,
-      interval_seconds: POLL_INTERVAL_S,
-      last_polled_at: null,
-      created_at: now,
-      expires_at: now + DEVICE_CODE_TTL_MS,
+    await this.store.transaction(async (trx) => {
+      await this.store.insertDeviceGrant(trx, {
+        device_code_hash: hashSecret(deviceCode),
+        user_code_hash: hashSecret(userCode),
+        client_id: clientId!,
+        scope: scopes.join(' '),
+        status: 'pending',
+        user_id: null,
+        authentication: null,
+        interval_seconds: POLL_INTERVAL_S,
+        last_polled_at: null,
+        created_at: now,
+        expires_at: now + DEVICE_CODE_TTL_MS,
+      });
+      await this.audit.record(trx, {
+        type: 'dev.palisade.auth.device.started.v1',
+        subject: `client:${clientId!}`,
+        body: {
+          client_id: clientId,
+          scope: scopes.join(' '),
+          expires_at: new Date(now + DEVICE_CODE_TTL_MS).toISOString(),
+        },
+      });
     });
     const pretty = `${userCode.slice(0, 4)}-${userCode.slice(4)}`;
     const verification = `${this.settings.issuer()}/device`;
@@ -108,12 +121,22 @@ export class OAuthService {
   ): Promise<boolean> {
     const normalized = normalizeUserCode(userCode);
     if (!normalized) return false;
-    return this.store.decideDeviceGrant(
-      this.store.db,
-      hashSecret(normalized),
-      { status: approve ? 'approved' : 'denied', userId, authentication: JSON.stringify(authentication) },
-      now,
-    );
+    return this.store.transaction(async (trx) => {
+      const decided = await this.store.decideDeviceGrant(
+        trx,
+        hashSecret(normalized),
+        { status: approve ? 'approved' : 'denied', userId, authentication: JSON.stringify(authentication) },
+        now,
+      );
+      if (decided) {
+        await this.audit.record(trx, {
+          type: `dev.palisade.auth.device.${approve ? 'approved' : 'denied'}.v1`,
+          subject: `user:${userId}`,
+          body: { user_id: userId },
+        });
+      }
+      return decided;
+    });
   }
 
   /** RFC 8628 §3.4–3.5: the device polls with its code. */
@@ -196,19 +219,48 @@ export class OAuthService {
     if (!token || token.length > 8192) return;
     const row = await this.store.refreshToken(this.store.db, hashSecret(token));
     if (row) {
-      await this.store.revokeFamily(this.store.db, row.family_id, now);
+      await this.store.transaction(async (trx) => {
+        await this.store.revokeFamily(trx, row.family_id, now);
+        await this.audit.record(trx, {
+          type: 'dev.palisade.auth.token.revoked.v1',
+          subject: `user:${row.user_id}`,
+          body: { kind: 'refresh', family: row.family_id, client_id: row.client_id },
+        });
+      });
       return;
     }
+    let claims;
     try {
       const verified = await this.tokens.verify(token, ['access']);
-      if (verified.kind === 'access') await this.tokens.revoke(verified.claims);
+      if (verified.kind !== 'access') return;
+      claims = verified.claims;
     } catch {
-      // An invalid token needs no revoking (RFC 7009 §2.2).
+      return; // An invalid token needs no revoking (RFC 7009 §2.2).
     }
+    await this.tokens.revoke(claims);
+    await this.audit.recordAlone({
+      type: 'dev.palisade.auth.token.revoked.v1',
+      subject: claims.sub,
+      body: { kind: 'access', jti: claims.jti },
+    });
   }
 
+  /** Ends every refresh token of the user and every access token issued to them until now. */
   revokeAllFor(userId: string, now = Date.now()): Promise<number> {
-    return this.store.revokeRefreshTokensOf(this.store.db, userId, now);
+    return this.store.transaction(async (trx) => {
+      const count = await this.store.revokeRefreshTokensOf(trx, userId, now);
+      await this.identity.invalidateTokensOf(trx, userId, now);
+      await this.audit.record(trx, {
+        type: 'dev.palisade.auth.tokens.revoked.v1',
+        subject: `user:${userId}`,
+        body: {
+          user_id: userId,
+          refresh_tokens: count,
+          access_tokens_issued_before: new Date(now).toISOString(),
+        },
+      });
+      return count;
+    });
   }
 
   async #issue(
@@ -232,18 +284,33 @@ export class OAuthService {
       clientId,
     });
     const refreshToken = newSecret();
-    await this.store.insertRefreshToken(this.store.db, {
-      token_hash: hashSecret(refreshToken),
-      family_id: familyId,
-      user_id: userId,
-      client_id: clientId,
-      scope: requested.join(' '),
-      authentication: JSON.stringify(authentication),
-      created_at: now,
-      idle_expires_at: Math.min(now + this.settings.refreshIdleMs, familyExpiresAt),
-      family_expires_at: familyExpiresAt,
-      used_at: null,
-      revoked_at: null,
+    await this.store.transaction(async (trx) => {
+      await this.store.insertRefreshToken(trx, {
+        token_hash: hashSecret(refreshToken),
+        family_id: familyId,
+        user_id: userId,
+        client_id: clientId,
+        scope: requested.join(' '),
+        authentication: JSON.stringify(authentication),
+        created_at: now,
+        idle_expires_at: Math.min(now + this.settings.refreshIdleMs, familyExpiresAt),
+        family_expires_at: familyExpiresAt,
+        used_at: null,
+        revoked_at: null,
+      });
+      await this.audit.record(trx, {
+        type: 'dev.palisade.auth.token.issued.v1',
+        subject: `user:${userId}`,
+        actor: actorForUser(userId, authentication),
+        body: {
+          kind: 'access',
+          jti: access.jti,
+          client_id: clientId,
+          scope: scope.join(' '),
+          family: familyId,
+          expires_at: new Date(access.expiresAt * 1000).toISOString(),
+        },
+      });
     });
     return {
       access_token: access.token,

@@ -14,6 +14,7 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+import type { AuditRecorder } from '../audit/audit-log.js';
 import { hashSecret, newSecret } from '../lib/secrets.js';
 import { PeopleError } from './people-errors.js';
 import type { PeopleStore } from './people-store.js';
@@ -50,6 +51,7 @@ export class PasskeyService {
     private readonly people: PeopleStore,
     private readonly identity: IdentityStore,
     private readonly rp: RelyingParty,
+    private readonly audit: AuditRecorder,
   ) {}
 
   get #origin(): string {
@@ -71,13 +73,25 @@ export class PasskeyService {
   }): Promise<EnrollmentLink> {
     const now = options.now ?? Date.now();
     const token = newSecret();
-    await this.people.insertEnrollment(this.people.db, {
-      token_hash: hashSecret(token),
-      user_id: options.userId ?? null,
-      make_admin: options.makeAdmin ? 1 : 0,
-      created_at: now,
-      expires_at: now + ENROLLMENT_TTL_MS,
-      used_at: null,
+    await this.people.transaction(async (trx) => {
+      await this.people.insertEnrollment(trx, {
+        token_hash: hashSecret(token),
+        user_id: options.userId ?? null,
+        make_admin: options.makeAdmin ? 1 : 0,
+        created_at: now,
+        expires_at: now + ENROLLMENT_TTL_MS,
+        used_at: null,
+      });
+      // The link itself is a credential: the event says that one exists, never what it is.
+      await this.audit.record(trx, {
+        type: 'dev.palisade.iam.enrollment.created.v1',
+        subject: options.userId ? `user:${options.userId}` : 'user:new',
+        body: {
+          user_id: options.userId ?? null,
+          make_admin: options.makeAdmin,
+          expires_at: new Date(now + ENROLLMENT_TTL_MS).toISOString(),
+        },
+      });
     });
     return { token, url: `${this.#origin}/enroll#${token}`, expiresAt: now + ENROLLMENT_TTL_MS };
   }
@@ -144,6 +158,24 @@ export class PasskeyService {
         created_at: now,
         last_used_at: now,
       });
+      if (link.user_id === null) {
+        await this.audit.record(trx, {
+          type: 'dev.palisade.iam.user.created.v1',
+          subject: `user:${userId}`,
+          body: {
+            after: { id: userId, display_name: displayName, admin: link.make_admin === 1, via: 'enrollment' },
+          },
+        });
+      }
+      await this.audit.record(trx, {
+        type: 'dev.palisade.iam.passkey.added.v1',
+        subject: `user:${userId}`,
+        body: {
+          passkey_id: verified.id,
+          device_type: verified.device_type,
+          backed_up: verified.backed_up === 1,
+        },
+      });
     });
     return { userId, authentication: passkeyAuthentication(verified.device_type, now) };
   }
@@ -169,12 +201,24 @@ export class PasskeyService {
     if (ceremony.user_id !== userId)
       throw new PeopleError('PALISADE_CEREMONY_INVALID', 'this registration was started by another account');
     const verified = await this.#verifyRegistration(ceremony.challenge, response);
-    await this.people.insertPasskey(this.people.db, {
-      ...verified,
-      user_id: userId,
-      name,
-      created_at: now,
-      last_used_at: null,
+    await this.people.transaction(async (trx) => {
+      await this.people.insertPasskey(trx, {
+        ...verified,
+        user_id: userId,
+        name,
+        created_at: now,
+        last_used_at: null,
+      });
+      await this.audit.record(trx, {
+        type: 'dev.palisade.iam.passkey.added.v1',
+        subject: `user:${userId}`,
+        body: {
+          passkey_id: verified.id,
+          name,
+          device_type: verified.device_type,
+          backed_up: verified.backed_up === 1,
+        },
+      });
     });
   }
 
@@ -211,6 +255,16 @@ export class PasskeyService {
       return await this.#verifyAssertion(ceremony.challenge, response, passkey, now, refused);
     } catch (error) {
       this.#recordFailure(passkey.user_id, now);
+      await this.audit.recordAlone({
+        type: 'dev.palisade.auth.signin.failed.v1',
+        subject: `user:${passkey.user_id}`,
+        outcome: 'failure',
+        body: {
+          method: 'passkey',
+          passkey_id: passkey.id,
+          reason: error instanceof Error ? error.message : 'refused',
+        },
+      });
       throw error;
     }
   }
@@ -302,6 +356,11 @@ export class PasskeyService {
         );
       }
       await this.people.deletePasskey(trx, userId, passkeyId);
+      await this.audit.record(trx, {
+        type: 'dev.palisade.iam.passkey.removed.v1',
+        subject: `user:${userId}`,
+        body: { passkey_id: passkeyId },
+      });
     });
   }
 

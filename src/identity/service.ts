@@ -1,7 +1,9 @@
 // Identity's composition and its operations that span parts: loading the KEK, keeping signing
 // keys rotated, and the Docker token endpoint's logic (who is asking, what they asked for, what
 // they get). Both `serve` and host-local admin commands build it from the same configuration.
+import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
+import { actorOf, type AuditRecorder } from '../audit/audit-log.js';
 import type { Config } from '../config/schema.js';
 import type { DatabaseHandle } from '../db/database.js';
 import { AccessPolicy, ANONYMOUS, BREAK_GLASS_SUBJECT } from './access-policy.js';
@@ -24,6 +26,7 @@ import { TokenService, type AccessEntry, type MintedToken } from './tokens.js';
 export interface IdentityOptions {
   /** The issuer URL; a function because the listening port may be known only after start. */
   issuer: () => string;
+  audit: AuditRecorder;
 }
 
 export class IdentityService {
@@ -37,6 +40,7 @@ export class IdentityService {
   readonly sessions: SessionService;
   readonly oauth: OAuthService;
   readonly iam: IamService;
+  readonly audit: AuditRecorder;
   readonly sso: SsoService;
 
   constructor(config: Config, database: DatabaseHandle, options: IdentityOptions) {
@@ -56,19 +60,20 @@ export class IdentityService {
     // Changes made through this replica apply at once; other replicas see them within the cache time.
     this.store.onTokensInvalidated(() => this.authorizer.forget());
     this.people = new PeopleStore(database.db);
-    this.passkeys = new PasskeyService(this.people, this.store, { origin: options.issuer });
-    this.sessions = new SessionService(this.people, {
+    this.audit = options.audit;
+    this.passkeys = new PasskeyService(this.people, this.store, { origin: options.issuer }, options.audit);
+    this.sessions = new SessionService(this.people, options.audit, {
       idleMs: config.identity.sessionIdleSeconds * 1000,
       absoluteMs: config.identity.sessionAbsoluteSeconds * 1000,
       secure: () => options.issuer().startsWith('https:'),
     });
-    this.oauth = new OAuthService(new OAuthStore(database.db), this.store, this.tokens, {
+    this.oauth = new OAuthService(new OAuthStore(database.db), this.store, this.tokens, options.audit, {
       refreshIdleMs: config.identity.refreshIdleSeconds * 1000,
       refreshAbsoluteMs: config.identity.refreshAbsoluteSeconds * 1000,
       issuer: options.issuer,
     });
-    this.iam = new IamService(this.store, this.people, this.passkeys, this.oauth);
-    this.sso = new SsoService(new SsoStore(database.db), this.store, kek, {
+    this.iam = new IamService(this.store, this.people, this.passkeys, this.oauth, options.audit);
+    this.sso = new SsoService(new SsoStore(database.db), this.store, kek, options.audit, {
       dev: config.dev,
       origin: options.issuer,
     });
@@ -102,13 +107,26 @@ export class IdentityService {
   }
 
   /** Host-local break-glass: an admin access token for automation on the server host. */
-  breakGlassToken(ttlSeconds: number): Promise<MintedToken> {
-    return this.tokens.mintAccessToken({
+  async breakGlassToken(ttlSeconds: number): Promise<MintedToken> {
+    const minted = await this.tokens.mintAccessToken({
       subject: BREAK_GLASS_SUBJECT,
       scope: ['registry', 'api', 'admin'],
       clientId: 'palisade-admin-cli',
       ttlSeconds,
     });
+    // Who on the host asked for it is the original identity here.
+    await this.audit.recordAlone({
+      type: 'dev.palisade.auth.token.issued.v1',
+      subject: BREAK_GLASS_SUBJECT,
+      actor: { subject: BREAK_GLASS_SUBJECT, kind: 'system', act: { host: hostname(), os_user: safeUser() } },
+      body: {
+        kind: 'break-glass',
+        jti: minted.jti,
+        scope: 'registry api admin',
+        expires_at: new Date(minted.expiresAt * 1000).toISOString(),
+      },
+    });
+    return minted;
   }
 
   /**
@@ -144,6 +162,18 @@ export class IdentityService {
       authentication: principal.authentication,
       ttlSeconds: Math.max(ttl, 1),
     });
+    await this.audit.recordAlone({
+      type: 'dev.palisade.auth.token.issued.v1',
+      subject: principal.subject,
+      actor: actorOf(principal),
+      body: {
+        kind: 'registry',
+        jti: minted.jti,
+        requested,
+        access,
+        expires_at: new Date(minted.expiresAt * 1000).toISOString(),
+      },
+    });
     return { minted, access };
   }
 }
@@ -160,4 +190,12 @@ export function issuerUrl(config: Config, port = config.port): string {
   const local = ['127.0.0.1', '::1', '0.0.0.0', '::', 'localhost'].includes(host);
   const urlHost = local ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   return `http://${urlHost}:${port}`;
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
 }

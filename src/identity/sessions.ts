@@ -3,6 +3,7 @@
 // revocable one by one or all at once. The CSRF token for a session is derived from its id, so a
 // page can embed it and another site, which cannot read the cookie, cannot compute it.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { actorForUser, type AuditRecorder } from '../audit/audit-log.js';
 import { hashSecret, newSecret } from '../lib/secrets.js';
 import type { PeopleStore } from './people-store.js';
 import type { Authentication } from './tokens.js';
@@ -26,6 +27,7 @@ const TOUCH_EVERY_MS = 60_000;
 export class SessionService {
   constructor(
     private readonly people: PeopleStore,
+    private readonly audit: AuditRecorder,
     readonly settings: SessionSettings,
   ) {}
 
@@ -46,17 +48,31 @@ export class SessionService {
   async create(userId: string, authentication: Authentication, now = Date.now()): Promise<string> {
     const id = newSecret();
     await this.people.pruneSessions(this.people.db, now, this.settings.idleMs);
-    await this.people.insertSession(this.people.db, {
-      id_hash: hashSecret(id),
-      user_id: userId,
-      created_at: now,
-      last_seen_at: now,
-      expires_at: now + this.settings.absoluteMs,
-      amr: JSON.stringify(authentication.amr ?? []),
-      acr: authentication.acr ?? null,
-      auth_time: authentication.auth_time ?? Math.floor(now / 1000),
-      upstream_iss: authentication.upstream?.iss ?? null,
-      upstream_sub: authentication.upstream?.sub ?? null,
+    await this.people.transaction(async (trx) => {
+      await this.people.insertSession(trx, {
+        id_hash: hashSecret(id),
+        user_id: userId,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + this.settings.absoluteMs,
+        amr: JSON.stringify(authentication.amr ?? []),
+        acr: authentication.acr ?? null,
+        auth_time: authentication.auth_time ?? Math.floor(now / 1000),
+        upstream_iss: authentication.upstream?.iss ?? null,
+        upstream_sub: authentication.upstream?.sub ?? null,
+      });
+      // A successful sign-in: the actor is the person who just proved who they are.
+      await this.audit.record(trx, {
+        type: 'dev.palisade.auth.session.created.v1',
+        subject: `user:${userId}`,
+        actor: actorForUser(userId, authentication),
+        body: {
+          user_id: userId,
+          amr: authentication.amr ?? [],
+          acr: authentication.acr ?? null,
+          upstream: authentication.upstream ?? null,
+        },
+      });
     });
     return id;
   }
@@ -94,11 +110,26 @@ export class SessionService {
     return expected.length === given.length && timingSafeEqual(expected, given);
   }
 
-  async revoke(id: string): Promise<void> {
-    await this.people.deleteSession(this.people.db, hashSecret(id));
+  async revoke(id: string, userId: string): Promise<void> {
+    await this.people.transaction(async (trx) => {
+      await this.people.deleteSession(trx, hashSecret(id));
+      await this.audit.record(trx, {
+        type: 'dev.palisade.auth.session.deleted.v1',
+        subject: `user:${userId}`,
+        body: { user_id: userId },
+      });
+    });
   }
 
   async revokeAll(userId: string): Promise<number> {
-    return this.people.deleteSessionsOf(this.people.db, userId);
+    return this.people.transaction(async (trx) => {
+      const count = await this.people.deleteSessionsOf(trx, userId);
+      await this.audit.record(trx, {
+        type: 'dev.palisade.auth.sessions.revoked.v1',
+        subject: `user:${userId}`,
+        body: { user_id: userId, sessions: count },
+      });
+      return count;
+    });
   }
 }

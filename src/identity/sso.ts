@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import * as oidc from 'openid-client';
 import { z } from 'zod';
+import { actorForUser, type AuditRecorder } from '../audit/audit-log.js';
 import { hashSecret } from '../lib/secrets.js';
 import { isRole, ROLES } from './capabilities.js';
 import { ORGANIZATION } from './iam.js';
@@ -105,6 +106,7 @@ export class SsoService {
     private readonly store: SsoStore,
     private readonly identity: IdentityStore,
     private readonly kek: KeyEncryptionKey,
+    private readonly audit: AuditRecorder,
     private readonly settings: SsoSettings,
   ) {}
 
@@ -151,30 +153,46 @@ export class SsoService {
     }
     if (await this.store.provider(this.store.db, input.id))
       throw new PeopleError('PALISADE_CONFLICT', `identity provider ${input.id} exists already`);
-    await this.store.insertProvider(this.store.db, {
-      id: input.id,
-      display_name: input.display_name,
-      issuer: input.issuer,
-      client_id: input.client_id,
-      auth_method: input.auth_method,
-      credential_encrypted: this.kek.encrypt(credential, `palisade-idp:${input.id}`),
-      public_jwk: publicJwk ? JSON.stringify(publicJwk) : null,
-      extra_scopes: JSON.stringify(input.extra_scopes),
-      allowed_email_domains: JSON.stringify(input.allowed_email_domains),
-      acr_values: JSON.stringify(input.acr_values),
-      accepted_acr: JSON.stringify(input.accepted_acr),
-      require_mfa: input.require_mfa ? 1 : 0,
-      default_role: input.default_role ?? null,
-      default_organization: input.default_organization ?? null,
-      created_at: now,
+    await this.store.transaction(async (trx) => {
+      await this.store.insertProvider(trx, {
+        id: input.id,
+        display_name: input.display_name,
+        issuer: input.issuer,
+        client_id: input.client_id,
+        auth_method: input.auth_method,
+        credential_encrypted: this.kek.encrypt(credential, `palisade-idp:${input.id}`),
+        public_jwk: publicJwk ? JSON.stringify(publicJwk) : null,
+        extra_scopes: JSON.stringify(input.extra_scopes),
+        allowed_email_domains: JSON.stringify(input.allowed_email_domains),
+        acr_values: JSON.stringify(input.acr_values),
+        accepted_acr: JSON.stringify(input.accepted_acr),
+        require_mfa: input.require_mfa ? 1 : 0,
+        default_role: input.default_role ?? null,
+        default_organization: input.default_organization ?? null,
+        created_at: now,
+      });
+      await this.audit.record(trx, {
+        type: 'dev.palisade.iam.idp.created.v1',
+        subject: `idp:${input.id}`,
+        body: { after: { ...input, client_secret: undefined } },
+      });
     });
     return (await this.provider(input.id))!;
   }
 
   async deleteProvider(id: string): Promise<void> {
     this.#configs.delete(id);
-    if (!(await this.store.deleteProvider(this.store.db, id)))
-      throw new PeopleError('PALISADE_NOT_FOUND', `no identity provider ${id}`);
+    await this.store.transaction(async (trx) => {
+      const before = await this.store.provider(trx, id);
+      if (!before || !(await this.store.deleteProvider(trx, id))) {
+        throw new PeopleError('PALISADE_NOT_FOUND', `no identity provider ${id}`);
+      }
+      await this.audit.record(trx, {
+        type: 'dev.palisade.iam.idp.deleted.v1',
+        subject: `idp:${id}`,
+        body: { before: view(before) },
+      });
+    });
   }
 
   async providers(): Promise<ProviderView[]> {
@@ -311,7 +329,22 @@ export class SsoService {
         `the sign-in with ${row.display_name} could not be verified: ${error instanceof Error ? error.message : 'token exchange failed'}`,
       );
     }
-    this.#checkPolicy(row, claims);
+    try {
+      this.#checkPolicy(row, claims);
+    } catch (error) {
+      await this.audit.recordAlone({
+        type: 'dev.palisade.auth.signin.failed.v1',
+        subject: `idp:${row.id}`,
+        outcome: 'failure',
+        actor: {
+          subject: 'anonymous',
+          kind: 'anonymous',
+          act: { iss: claims.iss, sub: claims.sub, amr: claims.amr ?? null, acr: claims.acr ?? null },
+        },
+        body: { method: 'sso', provider: row.id, reason: error instanceof Error ? error.message : 'refused' },
+      });
+      throw error;
+    }
     const userId = await this.#link(row, claims, now);
     return {
       userId,
@@ -407,6 +440,18 @@ export class SsoService {
           created_at: now,
         });
       }
+      // The new person is the actor of their own arrival: the IdP vouched for them.
+      const actor = actorForUser(userId, { upstream: { iss: claims.iss, sub: claims.sub } });
+      await this.audit.record(trx, {
+        type: 'dev.palisade.iam.user.created.v1',
+        subject: `user:${userId}`,
+        actor,
+        body: {
+          after: { id: userId, display_name: name.slice(0, 100), email, via: `sso:${row.id}` },
+          default_role: row.default_role,
+          default_organization: row.default_organization,
+        },
+      });
       return userId;
     });
   }

@@ -5,6 +5,7 @@
 import { parse as parseCookie, serialize as serializeCookie } from 'cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { setPrincipal } from '../audit/context.js';
 import { parseInput } from '../lib/validate.js';
 import { loadAssets } from '../console/assets.js';
 import { html, page, PAGE_HEADERS } from '../console/html.js';
@@ -76,7 +77,16 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
       const cookies = parseCookie(request.headers.cookie ?? '');
       const id = cookies[deps.sessions.cookieName];
       const session = await deps.sessions.resolve(id);
-      if (id && session) request.webSession = { id, session };
+      if (id && session) {
+        request.webSession = { id, session };
+        setPrincipal({
+          kind: 'user',
+          subject: `user:${session.userId}`,
+          admin: false,
+          scopes: new Set(),
+          authentication: session.authentication,
+        });
+      }
       return request.webSession;
     };
     /** State changes must come from our own pages: right Origin, and with a session, its CSRF token. */
@@ -333,7 +343,7 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
 
     web.post('/auth/signout', { config: { capability: 'session' } }, async (request, reply) => {
       const found = (await requireSession(request, reply, true))!;
-      await deps.sessions.revoke(found.id);
+      await deps.sessions.revoke(found.id, found.session.userId);
       return reply
         .header('Set-Cookie', serializeCookie(deps.sessions.cookieName, '', deps.sessions.cookieOptions(0)))
         .redirect('/signin', 303);
@@ -413,7 +423,6 @@ export function mountWeb(app: FastifyInstance, deps: WebDeps): void {
       const found = (await requireSession(request, reply, true))!;
       await deps.sessions.revokeAll(found.session.userId);
       await deps.oauth.revokeAllFor(found.session.userId);
-      await deps.store.invalidateTokensOf(deps.store.db, found.session.userId, Date.now());
       return reply
         .header('Set-Cookie', serializeCookie(deps.sessions.cookieName, '', deps.sessions.cookieOptions(0)))
         .redirect('/signin', 303);

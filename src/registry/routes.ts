@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import type { ServerMetrics } from '../server/metrics.js';
 import type { Authorizer, RequestContext } from '../identity/authorizer.js';
 import type { Capability } from '../identity/capabilities.js';
+import { setPrincipal } from '../audit/context.js';
 import { OciError } from './errors.js';
 import { MANIFEST_MEDIA_TYPES } from './manifest.js';
 import type { ContentRange, RegistryService } from './service.js';
@@ -371,10 +372,12 @@ export function mountRegistry(app: FastifyInstance, deps: RegistryRouteDeps): V2
       const params = match.slice(1);
       if (route.capability !== 'public') {
         // Before anything reads the body or the name: refusals drain and close (error handler).
-        await deps.authorizer.authorize(
-          context,
-          route.capability,
-          route.id === 'base' ? undefined : params[0],
+        setPrincipal(
+          await deps.authorizer.authorize(
+            context,
+            route.capability,
+            route.id === 'base' ? undefined : params[0],
+          ),
         );
       }
       await route.handle({ request, reply, params, query, context });

@@ -2,6 +2,10 @@
 // Blob bytes become durable in the BlobStore first; metadata commits after, in one transaction,
 // so a crash leaves at worst an invisible blob that garbage collection removes.
 import { randomUUID } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import type { AuditRecorder } from '../audit/audit-log.js';
+import type { Database } from '../db/schema.js';
+import { organizationOf } from '../identity/capabilities.js';
 import type { Readable, Writable } from 'node:stream';
 import { digestOf, parseDigest, type ParsedDigest } from '../lib/digest.js';
 import { KeyedMutex } from '../lib/keyed-mutex.js';
@@ -59,8 +63,25 @@ export class RegistryService {
     readonly store: RegistryStore,
     readonly blobs: BlobStore,
     readonly options: RegistryOptions,
+    private readonly audit: AuditRecorder,
     private readonly clock: () => number = Date.now,
   ) {}
+
+  /** Records a registry event in the transaction that makes the change. */
+  private event(
+    trx: Transaction<Database>,
+    verb: string,
+    repository: string,
+    subject: string,
+    body: Record<string, unknown>,
+  ) {
+    return this.audit.record(trx, {
+      type: `dev.palisade.registry.${verb}.v1`,
+      subject,
+      org: organizationOf(repository),
+      body: { repository, ...body },
+    });
+  }
 
   // ---- names and references -------------------------------------------------------------
 
@@ -138,7 +159,11 @@ export class RegistryService {
   async deleteBlob(repository: string, digest: string): Promise<void> {
     this.requireDelete();
     this.parseDigest(digest);
-    const removed = await this.store.transaction((trx) => this.store.unlinkBlob(trx, repository, digest));
+    const removed = await this.store.transaction(async (trx) => {
+      const unlinked = await this.store.unlinkBlob(trx, repository, digest);
+      if (unlinked) await this.event(trx, 'blob.deleted', repository, `${repository}@${digest}`, { digest });
+      return unlinked;
+    });
     if (!removed) throw blobUnknown(digest);
   }
 
@@ -148,7 +173,10 @@ export class RegistryService {
     const id = randomUUID();
     await this.blobs.createUpload(id);
     try {
-      await this.store.transaction((trx) => this.store.createUpload(trx, id, repository, this.clock()));
+      await this.store.transaction(async (trx) => {
+        await this.store.createUpload(trx, id, repository, this.clock());
+        await this.event(trx, 'upload.started', repository, `${repository}/uploads/${id}`, { upload: id });
+      });
     } catch (error) {
       await this.blobs.abort(id);
       throw error;
@@ -163,7 +191,10 @@ export class RegistryService {
     if (size === undefined) return undefined;
     return this.digestLocks.run(digest, async () => {
       if (!(await this.blobs.stat(digest))) return undefined;
-      await this.store.transaction((trx) => this.store.linkBlob(trx, repository, digest, size, this.clock()));
+      await this.store.transaction(async (trx) => {
+        await this.store.linkBlob(trx, repository, digest, size, this.clock());
+        await this.event(trx, 'blob.mounted', repository, `${repository}@${digest}`, { digest, size, from });
+      });
       return digest;
     });
   }
@@ -204,7 +235,13 @@ export class RegistryService {
   ): Promise<UploadProgress> {
     await this.requireUpload(repository, id);
     const size = await this.appendToUpload(id, body, range, contentLength);
-    await this.store.touchUpload(this.store.db, id, this.clock());
+    await this.store.transaction(async (trx) => {
+      await this.store.touchUpload(trx, id, this.clock());
+      await this.event(trx, 'upload.appended', repository, `${repository}/uploads/${id}`, {
+        upload: id,
+        size,
+      });
+    });
     return { id, size };
   }
 
@@ -253,7 +290,10 @@ export class RegistryService {
 
   async cancelUpload(repository: string, id: string): Promise<void> {
     await this.requireUpload(repository, id);
-    await this.store.transaction((trx) => this.store.deleteUpload(trx, id));
+    await this.store.transaction(async (trx) => {
+      await this.store.deleteUpload(trx, id);
+      await this.event(trx, 'upload.cancelled', repository, `${repository}/uploads/${id}`, { upload: id });
+    });
     await this.blobs.abort(id);
   }
 
@@ -321,6 +361,7 @@ export class RegistryService {
       await this.store.transaction(async (trx) => {
         await this.store.linkBlob(trx, repository, digest, size, this.clock());
         if (session) await this.store.deleteUpload(trx, id);
+        await this.event(trx, 'blob.pushed', repository, `${repository}@${digest}`, { digest, size });
       });
       return digest;
     });
@@ -386,19 +427,53 @@ export class RegistryService {
         blobDigests,
         childDigests,
       };
+      const before = new Map<string, string | undefined>();
+      for (const tag of tags) before.set(tag, await this.store.tagTarget(trx, repository, tag));
       await this.store.putManifest(trx, manifest, tags[0], now);
       for (const tag of tags.slice(1)) await this.store.putManifest(trx, manifest, tag, now);
+      await this.event(trx, 'manifest.pushed', repository, `${repository}@${digest}`, {
+        digest,
+        media_type: parsed.mediaType,
+        artifact_type: parsed.artifactType ?? null,
+        subject: parsed.subject?.digest ?? null,
+        size: payload.length,
+        tags,
+      });
+      for (const [tag, previous] of before) {
+        if (previous === digest) continue;
+        await this.event(trx, 'tag.updated', repository, `${repository}:${tag}`, {
+          tag,
+          before: previous ?? null,
+          after: digest,
+        });
+      }
     });
     return { digest, subject: parsed.subject?.digest };
   }
 
   async deleteManifest(repository: string, reference: Reference): Promise<void> {
     this.requireDelete();
-    const removed = await this.store.transaction((trx) =>
-      reference.kind === 'tag'
-        ? this.store.deleteTag(trx, repository, reference.tag)
-        : this.store.deleteManifest(trx, repository, reference.digest.digest),
-    );
+    const removed = await this.store.transaction(async (trx) => {
+      if (reference.kind === 'tag') {
+        const previous = await this.store.tagTarget(trx, repository, reference.tag);
+        const deleted = await this.store.deleteTag(trx, repository, reference.tag);
+        if (deleted) {
+          await this.event(trx, 'tag.deleted', repository, `${repository}:${reference.tag}`, {
+            tag: reference.tag,
+            before: previous ?? null,
+            after: null,
+          });
+        }
+        return deleted;
+      }
+      const deleted = await this.store.deleteManifest(trx, repository, reference.digest.digest);
+      if (deleted) {
+        await this.event(trx, 'manifest.deleted', repository, `${repository}@${reference.digest.digest}`, {
+          digest: reference.digest.digest,
+        });
+      }
+      return deleted;
+    });
     if (!removed) throw manifestUnknown(reference.kind === 'tag' ? reference.tag : reference.digest.digest);
   }
 

@@ -259,6 +259,17 @@ export class RegistryStore {
     return row && toRecord(row);
   }
 
+  /** The digest a tag points at, or undefined. */
+  async tagTarget(ex: Executor, repository: string, tag: string): Promise<string | undefined> {
+    const row = await ex
+      .selectFrom('tags')
+      .select('digest')
+      .where('repository', '=', repository)
+      .where('name', '=', tag)
+      .executeTakeFirst();
+    return row?.digest;
+  }
+
   async deleteTag(ex: Executor, repository: string, tag: string): Promise<boolean> {
     const result = await ex
       .deleteFrom('tags')

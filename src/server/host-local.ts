@@ -5,12 +5,15 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../db/database.js';
+import { AuditLog } from '../audit/audit-log.js';
+import { AuditStore } from '../audit/store.js';
 import { IdentityService, issuerUrl } from '../identity/service.js';
 
 export interface HostLocal {
   config: Config;
   database: DatabaseHandle;
   identity: IdentityService;
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -25,11 +28,12 @@ export async function openCore(config: Config, issuer: () => string): Promise<Ho
   const database = openDatabase(config.databaseUrl ?? join(dataDir, 'palisade.db'));
   try {
     await migrateToLatest(database);
-    const identity = new IdentityService(config, database, { issuer });
+    const audit = new AuditLog(new AuditStore(database.db, database.dialect), issuer);
+    const identity = new IdentityService(config, database, { issuer, audit });
     await identity.maintain();
     // A signing key this server cannot decrypt (another KEK) must stop start-up, not the first sign-in.
     await identity.keys.signingKey();
-    return { config, database, identity, close: () => database.close() };
+    return { config, database, identity, audit, close: () => database.close() };
   } catch (error) {
     await database.close();
     throw error;

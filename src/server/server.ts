@@ -15,6 +15,7 @@ import { PalisadeError } from '../lib/errors.js';
 import type { Authorizer, Principal, Target } from '../identity/authorizer.js';
 import { isCapability } from '../identity/capabilities.js';
 import rateLimit from '@fastify/rate-limit';
+import { auditScope, setPrincipal } from '../audit/context.js';
 import { PeopleError } from '../identity/people-errors.js';
 import { mountIdentity } from '../identity/routes.js';
 import { mountIam } from '../identity/iam-routes.js';
@@ -68,18 +69,23 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<PalisadeServer> {
   let boundPort = config.port;
-  const { database, identity } = await openCore(config, () => issuerUrl(config, boundPort));
+  const { database, identity, audit } = await openCore(config, () => issuerUrl(config, boundPort));
   const dataDir = resolve(config.dataDir);
   const blobStore = new FsBlobStore(join(dataDir, 'blobs'));
   await blobStore.init();
   const store = new RegistryStore(database.db);
-  const registry = new RegistryService(store, blobStore, {
-    maxBlobBytes: config.registry.maxBlobBytes,
-    maxManifestBytes: config.registry.maxManifestBytes,
-    deleteEnabled: config.registry.deleteEnabled,
-    gcGracePeriodMs: config.registry.gc.gracePeriodSeconds * 1000,
-    maxPageSize: config.registry.maxPageSize,
-  });
+  const registry = new RegistryService(
+    store,
+    blobStore,
+    {
+      maxBlobBytes: config.registry.maxBlobBytes,
+      maxManifestBytes: config.registry.maxManifestBytes,
+      deleteEnabled: config.registry.deleteEnabled,
+      gcGracePeriodMs: config.registry.gc.gracePeriodSeconds * 1000,
+      maxPageSize: config.registry.maxPageSize,
+    },
+    audit,
+  );
   const metrics = createMetrics(() => store.countUploads(database.db));
   const authorizer = options.authorizer ?? identity.authorizer;
 
@@ -115,6 +121,22 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       { ip: request.ip, requestId: request.id, authorization: request.headers.authorization },
       capability,
       await request.routeOptions.config.target?.(request),
+    );
+    setPrincipal(request.principal);
+  });
+
+  // Every request runs in an audit scope: events recorded while serving it name this request
+  // and, once authorised, its caller.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const userAgent = request.headers['user-agent'];
+    auditScope.run(
+      {
+        requestId: request.id,
+        ip: request.ip,
+        ...(userAgent ? { userAgent: userAgent.slice(0, 300) } : {}),
+        path: (request.raw.url ?? '/').split('?')[0]!.slice(0, 1000),
+      },
+      done,
     );
   });
 

@@ -1,0 +1,136 @@
+// Recording: every change becomes a CloudEvent 1.0 (built and validated with the cloudevents SDK)
+// appended to the hash chain inside the caller's transaction — no change without its event, no
+// event without its change. The actor comes from the request scope: the principal's subject and
+// kind, and the claims of the original identity (issuer, subject, audience, amr, acr). Secrets
+// never enter an event: callers pass resource descriptions, and tokens are not resources.
+import type { Transaction } from 'kysely';
+import { CloudEvent } from 'cloudevents';
+import { v7 as uuidv7 } from 'uuid';
+import type { Database } from '../db/schema.js';
+import type { Principal } from '../identity/authorizer.js';
+import type { Authentication } from '../identity/tokens.js';
+import { chainHash } from './chain.js';
+import { currentScope } from './context.js';
+import type { AuditStore } from './store.js';
+
+export interface AuditActor {
+  subject: string;
+  kind: 'user' | 'workload' | 'system' | 'anonymous';
+  act: Record<string, unknown>;
+}
+
+export interface AuditInput {
+  /** dev.palisade.<area>.<resource>.<verb>.v1 */
+  type: string;
+  /** The resource, e.g. "acme/app@sha256:…" or "user:<id>". */
+  subject?: string;
+  org?: string;
+  outcome?: 'success' | 'failure';
+  /** The resource (before/after for updates); never a secret. */
+  body?: unknown;
+  /** Overrides the request's actor (host-local commands, background jobs). */
+  actor?: AuditActor;
+}
+
+/** What services need: record an event in the transaction that makes the change. */
+export interface AuditRecorder {
+  record(trx: Transaction<Database>, input: AuditInput): Promise<void>;
+  /** For events that accompany no change (refusals, reads): their own transaction. */
+  recordAlone(input: AuditInput): Promise<void>;
+}
+
+export const SYSTEM_ACTOR: AuditActor = { subject: 'system:palisade', kind: 'system', act: {} };
+export const ANONYMOUS_ACTOR: AuditActor = { subject: 'anonymous', kind: 'anonymous', act: {} };
+
+const TYPE = /^dev\.palisade\.[a-z]+(\.[a-z-]+)+\.v\d+$/;
+
+export class AuditLog implements AuditRecorder {
+  constructor(
+    readonly store: AuditStore,
+    /** Palisade's public URL; an event's `source` is it plus the API path. */
+    private readonly origin: () => string,
+  ) {}
+
+  recordAlone(input: AuditInput): Promise<void> {
+    return this.store.db.transaction().execute((trx) => this.record(trx, input));
+  }
+
+  async record(trx: Transaction<Database>, input: AuditInput): Promise<void> {
+    if (!TYPE.test(input.type))
+      throw new Error(
+        `audit event type ${input.type} does not follow dev.palisade.<area>.<resource>.<verb>.vN`,
+      );
+    const scope = currentScope();
+    const actor =
+      input.actor ?? (scope ? (scope.principal ? actorOf(scope.principal) : ANONYMOUS_ACTOR) : SYSTEM_ACTOR);
+    const now = Date.now();
+    const event = new CloudEvent(
+      {
+        specversion: '1.0',
+        id: uuidv7(),
+        source: `${this.origin()}${scope?.path ?? '/'}`,
+        type: input.type,
+        ...(input.subject ? { subject: input.subject } : {}),
+        time: new Date(now).toISOString(),
+        datacontenttype: 'application/json',
+        actor: actor.subject,
+        ...(input.org ? { org: input.org } : {}),
+        data: {
+          actor,
+          request: scope ? { id: scope.requestId, ip: scope.ip, user_agent: scope.userAgent ?? null } : null,
+          outcome: input.outcome ?? 'success',
+          body: input.body ?? null,
+        },
+      },
+      true,
+    );
+    const json = event.toJSON();
+    const head = await this.store.lockHead(trx);
+    const hash = chainHash(head.hash, json);
+    await this.store.append(trx, {
+      seq: head.seq + 1,
+      id: event.id,
+      type: input.type,
+      subject: input.subject ?? null,
+      org: input.org ?? null,
+      actor: actor.subject,
+      time: now,
+      event: JSON.stringify(json),
+      prev_hash: head.hash,
+      hash,
+    });
+  }
+}
+
+/** The actor as events name it, with the original identity's claims (never the token itself). */
+export function actorOf(principal: Principal): AuditActor {
+  const claims = principal.token?.claims;
+  const auth = principal.authentication;
+  const act: Record<string, unknown> = {};
+  if (auth.upstream) {
+    act.iss = auth.upstream.iss;
+    act.sub = auth.upstream.sub;
+  } else if (claims) {
+    act.iss = claims.iss;
+    act.sub = claims.sub;
+  }
+  if (claims?.aud !== undefined) act.aud = claims.aud;
+  if (auth.amr?.length) act.amr = auth.amr;
+  if (auth.acr) act.acr = auth.acr;
+  if (auth.auth_time !== undefined) act.auth_time = auth.auth_time;
+  if (claims?.client_id) act.client_id = claims.client_id;
+  return { subject: principal.subject, kind: principal.kind, act };
+}
+
+/** A user acting through a web session (no bearer token): their id and how they signed in. */
+export function actorForUser(userId: string, authentication: Authentication): AuditActor {
+  const act: Record<string, unknown> = {};
+  if (authentication.upstream) {
+    act.iss = authentication.upstream.iss;
+    act.sub = authentication.upstream.sub;
+  }
+  if (authentication.amr?.length) act.amr = authentication.amr;
+  if (authentication.acr) act.acr = authentication.acr;
+  if (authentication.auth_time !== undefined) act.auth_time = authentication.auth_time;
+  return { subject: `user:${userId}`, kind: 'user', act };
+}

@@ -1,0 +1,65 @@
+// SQL for the audit log. Appends take the chain head row under a lock (FOR UPDATE on PostgreSQL;
+// SQLite runs one write transaction at a time anyway), so sequence numbers and hashes are
+// assigned in commit order inside the transaction that makes the change.
+import type { Kysely, Transaction } from 'kysely';
+import type { Dialect } from '../db/dialect.js';
+import type { AuditEventsTable, Database } from '../db/schema.js';
+
+export type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface EventFilter {
+  afterSeq?: number;
+  since?: number;
+  until?: number;
+  typePrefix?: string;
+  actor?: string;
+  subject?: string;
+  org?: string;
+}
+
+export class AuditStore {
+  constructor(
+    readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
+
+  async lockHead(trx: Transaction<Database>): Promise<{ seq: number; hash: string }> {
+    let query = trx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
+    if (this.dialect === 'postgres') query = query.forUpdate();
+    const head = await query.executeTakeFirstOrThrow();
+    return { seq: Number(head.seq), hash: head.hash };
+  }
+
+  async append(trx: Transaction<Database>, row: AuditEventsTable): Promise<void> {
+    await trx.insertInto('audit_events').values(row).execute();
+    await trx.updateTable('audit_head').set({ seq: row.seq, hash: row.hash }).where('id', '=', 1).execute();
+  }
+
+  head(ex: Executor): Promise<{ seq: number; hash: string }> {
+    return ex
+      .selectFrom('audit_head')
+      .select(['seq', 'hash'])
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow()
+      .then((h) => ({ seq: Number(h.seq), hash: h.hash }));
+  }
+
+  /** Events in sequence order, keyset-paged after `afterSeq`. */
+  async list(ex: Executor, filter: EventFilter, limit: number): Promise<AuditEventsTable[]> {
+    let query = ex.selectFrom('audit_events').selectAll().orderBy('seq').limit(limit);
+    if (filter.afterSeq !== undefined) query = query.where('seq', '>', filter.afterSeq);
+    if (filter.since !== undefined) query = query.where('time', '>=', filter.since);
+    if (filter.until !== undefined) query = query.where('time', '<', filter.until);
+    if (filter.typePrefix) query = query.where('type', 'like', `${escapeLike(filter.typePrefix)}%`);
+    if (filter.actor) query = query.where('actor', '=', filter.actor);
+    if (filter.subject) query = query.where('subject', '=', filter.subject);
+    if (filter.org) query = query.where('org', '=', filter.org);
+    const rows = await query.execute();
+    return rows.map((r) => ({ ...r, seq: Number(r.seq), time: Number(r.time) }));
+  }
+}
+
+/** LIKE patterns are bound values too; only the wildcards inside a prefix need escaping. */
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
