@@ -7,29 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDialects } from '../db/test-databases.js';
 import { startTestServer, type TestServer } from '../server/test-server.js';
 import { mfaSatisfied } from './sso.js';
-import { startTestIdp, type TestIdp } from './test-idp.js';
+import { startTestIdp, throughIdp as follow, type TestIdp } from './test-idp.js';
 
 const ORIGIN = 'http://palisade.test';
-
-/** Follows the browser's redirects through the IdP (keeping its cookies) back to Palisade's callback path. */
-async function throughIdp(location: string, issuer: string): Promise<string> {
-  const jar = new Map<string, string>();
-  let next = location;
-  for (let hops = 0; hops < 10 && next.startsWith(issuer); hops += 1) {
-    const res = await fetch(next, {
-      redirect: 'manual',
-      headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
-    });
-    for (const header of res.headers.getSetCookie()) {
-      const [pair] = header.split(';');
-      const eq = pair!.indexOf('=');
-      jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-    }
-    next = new URL(res.headers.get('location') ?? '', next).href;
-  }
-  expect(next.startsWith(`${ORIGIN}/sso/callback?`), next).toBe(true);
-  return next.slice(ORIGIN.length);
-}
+const throughIdp = (location: string, issuer: string) => follow(location, issuer, ORIGIN);
 
 describe('what counts as multi-factor (RFC 8176 amr)', () => {
   it.each([

@@ -107,3 +107,27 @@ export async function startTestIdp(
   });
   return state;
 }
+
+/**
+ * Follows a browser's redirects through the IdP (keeping its cookies) until they lead back to
+ * `origin`; returns that path (Palisade's /sso/callback?… with code and state).
+ */
+export async function throughIdp(location: string, issuer: string, origin: string): Promise<string> {
+  const jar = new Map<string, string>();
+  let next = location;
+  for (let hops = 0; hops < 10 && next.startsWith(issuer); hops += 1) {
+    const res = await fetch(next, {
+      redirect: 'manual',
+      headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
+    for (const header of res.headers.getSetCookie()) {
+      const [pair] = header.split(';');
+      const eq = pair!.indexOf('=');
+      jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
+    }
+    next = new URL(res.headers.get('location') ?? '', next).href;
+  }
+  if (!next.startsWith(`${origin}/sso/callback?`))
+    throw new Error(`the IdP did not send the browser back to Palisade: ${next}`);
+  return next.slice(origin.length);
+}
