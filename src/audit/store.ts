@@ -3,7 +3,7 @@
 // assigned in commit order inside the transaction that makes the change.
 import type { Kysely, Transaction } from 'kysely';
 import type { Dialect } from '../db/dialect.js';
-import type { AuditEventsTable, Database } from '../db/schema.js';
+import type { AuditCheckpointsTable, AuditEventsTable, Database } from '../db/schema.js';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -42,6 +42,35 @@ export class AuditStore {
       .where('id', '=', 1)
       .executeTakeFirstOrThrow()
       .then((h) => ({ seq: Number(h.seq), hash: h.hash }));
+  }
+
+  async latestCheckpoint(ex: Executor): Promise<AuditCheckpointsTable | undefined> {
+    const row = await ex
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row && { ...row, seq: Number(row.seq), created_at: Number(row.created_at) };
+  }
+
+  async insertCheckpoint(ex: Executor, row: AuditCheckpointsTable): Promise<void> {
+    await ex
+      .insertInto('audit_checkpoints')
+      .values(row)
+      .onConflict((oc) => oc.column('seq').doNothing())
+      .execute();
+  }
+
+  async checkpoints(ex: Executor, afterSeq: number, limit: number): Promise<AuditCheckpointsTable[]> {
+    const rows = await ex
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .where('seq', '>', afterSeq)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ ...r, seq: Number(r.seq), created_at: Number(r.created_at) }));
   }
 
   /** Events in sequence order, keyset-paged after `afterSeq`. */

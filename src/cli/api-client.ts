@@ -22,6 +22,26 @@ export class ApiClient {
     return new ApiClient(server, token);
   }
 
+  /** A GET whose body the caller streams (exports); errors as for request(). */
+  async stream(path: string): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.server}${path}`, { headers: { Authorization: `Bearer ${this.token}` } });
+    } catch (error) {
+      const cause =
+        error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
+      throw new Error(`cannot reach ${this.server}: ${cause}`, { cause: error });
+    }
+    if (!response.ok) {
+      const data = (await response.json().catch(() => ({}))) as {
+        errors?: { code: string; message: string }[];
+      };
+      const error = data.errors?.[0];
+      throw new Error(error ? `${error.message} (${error.code})` : `the server answered ${response.status}`);
+    }
+    return response;
+  }
+
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     let response: Response;
     try {

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { adminCommand } from './admin-command.js';
 import { authCommand } from './auth-command.js';
 import { iamCommand } from './iam-command.js';
+import { auditCommand, eventsCommand } from './events-command.js';
 import { serveCommand } from './serve-command.js';
 
 const program = new Command()
@@ -18,6 +19,8 @@ program.addCommand(serveCommand());
 program.addCommand(adminCommand());
 program.addCommand(authCommand());
 program.addCommand(iamCommand());
+program.addCommand(eventsCommand());
+program.addCommand(auditCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -106,6 +106,15 @@ const identitySchema = z
   })
   .strict();
 
+const auditSchema = z
+  .object({
+    /** A signed checkpoint of the chain head after this many events … */
+    checkpointEveryEvents: z.number().int().min(1).max(1_000_000).default(1000),
+    /** … or this many seconds, whichever comes first (only when there are new events). */
+    checkpointEverySeconds: z.number().int().min(10).max(86400).default(60),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     host: z.string().min(1).max(255).default('127.0.0.1'),
@@ -140,6 +149,7 @@ export const configSchema = z
       .optional(),
     registry: registrySchema.default(registrySchema.parse({})),
     identity: identitySchema.default(identitySchema.parse({})),
+    audit: auditSchema.default(auditSchema.parse({})),
   })
   .strict();
 

@@ -239,6 +239,13 @@ export interface AuditHeadTable {
   hash: string;
 }
 
+export interface AuditCheckpointsTable {
+  seq: number;
+  hash: string;
+  created_at: number;
+  jws: string;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -265,4 +272,5 @@ export interface Database {
   sso_logins: SsoLoginsTable;
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
+  audit_checkpoints: AuditCheckpointsTable;
 }

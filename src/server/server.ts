@@ -15,7 +15,10 @@ import { PalisadeError } from '../lib/errors.js';
 import type { Authorizer, Principal, Target } from '../identity/authorizer.js';
 import { isCapability } from '../identity/capabilities.js';
 import rateLimit from '@fastify/rate-limit';
+import type { AuditLog } from '../audit/audit-log.js';
+import { Checkpointer } from '../audit/checkpoints.js';
 import { auditScope, setPrincipal } from '../audit/context.js';
+import { mountAudit } from '../audit/routes.js';
 import { PeopleError } from '../identity/people-errors.js';
 import { mountIdentity } from '../identity/routes.js';
 import { mountIam } from '../identity/iam-routes.js';
@@ -49,6 +52,8 @@ export interface PalisadeServer {
   database: DatabaseHandle;
   registry: RegistryService;
   identity: IdentityService;
+  audit: AuditLog;
+  checkpointer: Checkpointer;
   metrics: ServerMetrics;
   /** Every HTTP route with the capability it declared (the /v2 dispatcher declares per endpoint). */
   routes: RouteInventoryEntry[];
@@ -234,6 +239,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     tokenPerMinute: config.identity.tokenRateLimitPerMinute,
   });
   mountIam(app, identity.iam, identity.store);
+  mountAudit(app, audit);
   mountSso(app, {
     sso: identity.sso,
     sessions: identity.sessions,
@@ -264,10 +270,20 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     return gcRunning;
   };
   let gcTimer: NodeJS.Timeout | undefined;
+  const checkpointer = new Checkpointer(audit.store, identity.keys, () => identity.tokens.issuer, {
+    everyEvents: config.audit.checkpointEveryEvents,
+    everyMs: config.audit.checkpointEverySeconds * 1000,
+  });
   const maintenanceTimer = setInterval(() => {
     identity.maintain().catch((error: unknown) => app.log.error({ err: error }, 'identity upkeep failed'));
   }, 60_000);
   maintenanceTimer.unref();
+  const checkpointTimer = setInterval(() => {
+    checkpointer
+      .maybeCheckpoint()
+      .catch((error: unknown) => app.log.error({ err: error }, 'audit checkpoint failed'));
+  }, 10_000);
+  checkpointTimer.unref();
 
   return {
     app,
@@ -275,6 +291,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     database,
     registry,
     identity,
+    audit,
+    checkpointer,
     metrics,
     routes,
     async listen() {
@@ -302,6 +320,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       closing = true;
       if (gcTimer) clearInterval(gcTimer);
       clearInterval(maintenanceTimer);
+      clearInterval(checkpointTimer);
       // Responses that bypass onSend (blob downloads write to the socket themselves) leave
       // keep-alive connections behind as they finish: sweep idle ones until the server is shut.
       const sweeper = setInterval(() => app.server.closeIdleConnections(), 100);

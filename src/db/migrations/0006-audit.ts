@@ -34,6 +34,15 @@ export function auditMigration(dialect: Dialect) {
         .addColumn('hash', 'varchar(64)', (c) => c.notNull())
         .execute();
       await sql`insert into audit_head (id, seq, hash) values (1, 0, ${'0'.repeat(64)})`.execute(db);
+
+      await db.schema
+        .createTable('audit_checkpoints')
+        .addColumn('seq', int64, (c) => c.primaryKey())
+        .addColumn('hash', 'varchar(64)', (c) => c.notNull())
+        .addColumn('created_at', int64, (c) => c.notNull())
+        /** A JWT signed with the issuer's key: {iss, sub: "audit-checkpoint", seq, hash, iat}. */
+        .addColumn('jws', 'text', (c) => c.notNull())
+        .execute();
     },
   };
 }

@@ -1,0 +1,24 @@
+// The exported form of the log: each event as a CloudEvent with three extension attributes that
+// place it in the chain (auditseq, auditprevhash, audithash). Verification strips them and
+// recomputes the hash over the event as recorded, so an export is checkable offline.
+import type { AuditEventsTable } from '../db/schema.js';
+import type { ChainRow } from './chain.js';
+
+export function toExported(row: AuditEventsTable): Record<string, unknown> {
+  return {
+    ...(JSON.parse(row.event) as Record<string, unknown>),
+    auditseq: row.seq,
+    auditprevhash: row.prev_hash,
+    audithash: row.hash,
+  };
+}
+
+/** Back from the exported form to a chain row; throws on a line that is not an exported event. */
+export function fromExported(value: unknown): ChainRow {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an exported event');
+  const { auditseq, auditprevhash, audithash, ...event } = value as Record<string, unknown>;
+  if (typeof auditseq !== 'number' || typeof auditprevhash !== 'string' || typeof audithash !== 'string') {
+    throw new Error('exported event without auditseq, auditprevhash and audithash');
+  }
+  return { seq: auditseq, prev_hash: auditprevhash, hash: audithash, event: JSON.stringify(event) };
+}
