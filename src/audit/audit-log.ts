@@ -30,6 +30,11 @@ export interface AuditInput {
   body?: unknown;
   /** Overrides the request's actor (host-local commands, background jobs). */
   actor?: AuditActor;
+  /** The request and path, when the event is written after its request's scope has ended. */
+  request?: { id: string; ip: string; user_agent: string | null };
+  path?: string;
+  /** When it happened, if earlier than now (batched reads). */
+  time?: number;
 }
 
 /** What services need: record an event in the transaction that makes the change. */
@@ -63,12 +68,16 @@ export class AuditLog implements AuditRecorder {
     const scope = currentScope();
     const actor =
       input.actor ?? (scope ? (scope.principal ? actorOf(scope.principal) : ANONYMOUS_ACTOR) : SYSTEM_ACTOR);
-    const now = Date.now();
+    const now = input.time ?? Date.now();
+    const request =
+      input.request ??
+      (scope ? { id: scope.requestId, ip: scope.ip, user_agent: scope.userAgent ?? null } : null);
+    const path = input.path ?? scope?.path ?? '/';
     const event = new CloudEvent(
       {
         specversion: '1.0',
         id: uuidv7(),
-        source: `${this.origin()}${scope?.path ?? '/'}`,
+        source: `${this.origin()}${path}`,
         type: input.type,
         ...(input.subject ? { subject: input.subject } : {}),
         time: new Date(now).toISOString(),
@@ -77,7 +86,7 @@ export class AuditLog implements AuditRecorder {
         ...(input.org ? { org: input.org } : {}),
         data: {
           actor,
-          request: scope ? { id: scope.requestId, ip: scope.ip, user_agent: scope.userAgent ?? null } : null,
+          request,
           outcome: input.outcome ?? 'success',
           body: input.body ?? null,
         },

@@ -43,6 +43,48 @@ describe.each(testDialects())('reading and exporting the audit log (%s)', (diale
     expect(event!.data.actor.act).toMatchObject({ sub: owner.subject, amr: ['hwk', 'user', 'mfa'] });
   });
 
+  it('records pulls (batched) with the puller, unless turned off', async () => {
+    const get1 = await app().inject({
+      method: 'GET',
+      url: '/v2/acme/app/manifests/v1',
+      headers: { authorization: `Bearer ${owner.token}`, 'user-agent': 'containerd/2.0' },
+    });
+    expect(get1.statusCode).toBe(200);
+    await app().inject({
+      method: 'HEAD',
+      url: '/v2/acme/app/manifests/v1',
+      headers: { authorization: `Bearer ${owner.token}` },
+    });
+    await t.server.pulls!.flush();
+    const pulls = (await get('/api/v1/events?type=dev.palisade.registry.manifest.pulled')).json<{
+      events: {
+        subject: string;
+        actor: string;
+        data: { request: { user_agent: string }; body: { reference: string } };
+      }[];
+    }>().events;
+    expect(pulls).toHaveLength(1);
+    expect(pulls[0]).toMatchObject({
+      subject: `acme/app@${digest}`,
+      actor: owner.subject,
+      data: { request: { user_agent: 'containerd/2.0' }, body: { reference: 'v1' } },
+    });
+    const quiet = await startTestServer(dialect, { audit: { recordPulls: false } });
+    try {
+      await pushImage(quiet.server.app, 'acme/app', 'v1');
+      expect(
+        (await quiet.server.app.inject({ method: 'GET', url: '/v2/acme/app/manifests/v1' })).statusCode,
+      ).toBe(200);
+      expect(quiet.server.pulls).toBeUndefined();
+      const types = (await quiet.server.audit.store.list(quiet.server.database.db, {}, 1000)).map(
+        (e) => e.type,
+      );
+      expect(types).not.toContain('dev.palisade.registry.manifest.pulled.v1');
+    } finally {
+      await quiet.dispose();
+    }
+  });
+
   it('pages with a cursor and filters by type, actor, org and time', async () => {
     const first = (await get('/api/v1/events?limit=3')).json<{
       events: { auditseq: number }[];

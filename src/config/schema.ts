@@ -112,6 +112,8 @@ const auditSchema = z
     checkpointEveryEvents: z.number().int().min(1).max(1_000_000).default(1000),
     /** … or this many seconds, whichever comes first (only when there are new events). */
     checkpointEverySeconds: z.number().int().min(10).max(86400).default(60),
+    /** Record registry pulls (manifest GETs) too; written in batches, not in the request's path. */
+    recordPulls: z.boolean().default(true),
   })
   .strict();
 

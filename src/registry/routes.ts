@@ -44,6 +44,8 @@ export interface RegistryRouteDeps {
   service: RegistryService;
   authorizer: Authorizer;
   metrics: ServerMetrics;
+  /** Called after a manifest was served by GET (pull auditing), if enabled. */
+  onPull?: (repository: string, digest: string, reference: string) => void;
 }
 
 export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
@@ -146,6 +148,7 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
         if (manifest.subject) call.reply.header('OCI-Subject', manifest.subject);
         if (call.request.method === 'HEAD') return void (await call.reply.send());
         metrics.bytesOut.inc({ route: 'manifest' }, manifest.size);
+        deps.onPull?.(name, manifest.digest, call.params[1]!);
         await call.reply.send(manifest.payload);
       },
     },

@@ -18,7 +18,9 @@ import rateLimit from '@fastify/rate-limit';
 import type { AuditLog } from '../audit/audit-log.js';
 import { Checkpointer } from '../audit/checkpoints.js';
 import { auditScope, setPrincipal } from '../audit/context.js';
+import { PullRecorder } from '../audit/pull-recorder.js';
 import { mountAudit } from '../audit/routes.js';
+import { organizationOf } from '../identity/capabilities.js';
 import { PeopleError } from '../identity/people-errors.js';
 import { mountIdentity } from '../identity/routes.js';
 import { mountIam } from '../identity/iam-routes.js';
@@ -54,6 +56,8 @@ export interface PalisadeServer {
   identity: IdentityService;
   audit: AuditLog;
   checkpointer: Checkpointer;
+  /** Queued pull events (when audit.recordPulls is on). */
+  pulls: PullRecorder | undefined;
   metrics: ServerMetrics;
   /** Every HTTP route with the capability it declared (the /v2 dispatcher declares per endpoint). */
   routes: RouteInventoryEntry[];
@@ -222,7 +226,20 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     return reply.header('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  mountRegistry(app, { service: registry, authorizer, metrics });
+  const pulls = config.audit.recordPulls
+    ? new PullRecorder(audit, (error) => app.log.error({ err: error }, 'recording pulls failed'))
+    : undefined;
+  mountRegistry(app, {
+    service: registry,
+    authorizer,
+    metrics,
+    ...(pulls
+      ? {
+          onPull: (repository, digest, reference) =>
+            pulls.record(repository, digest, reference, organizationOf(repository)),
+        }
+      : {}),
+  });
   // Per client address, on the unauthenticated endpoints that opt in (sign-in, tokens).
   await app.register(rateLimit, {
     global: false,
@@ -293,6 +310,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     identity,
     audit,
     checkpointer,
+    pulls,
     metrics,
     routes,
     async listen() {
@@ -330,6 +348,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         clearInterval(sweeper);
       }
       await gcRunning?.catch(() => undefined);
+      await pulls?.flush();
       await blobStore.close();
       await database.close();
     },
