@@ -7,6 +7,29 @@ import { SIGNING_ALGORITHM, type SigningKeys } from '../identity/signing-keys.js
 import type { AuditStore } from './store.js';
 
 export const CHECKPOINT_TYPE = 'palisade-audit-checkpoint+jwt';
+/** An anchor vouches for where the retained chain starts after a prefix was pruned. */
+export const ANCHOR_TYPE = 'palisade-audit-anchor+jwt';
+
+/** Signs (seq, hash) with the issuer's current key as a JWT of the given kind. */
+export async function signChainPoint(
+  keys: SigningKeys,
+  issuer: string,
+  point: { seq: number; hash: string },
+  kind: 'checkpoint' | 'anchor',
+  now = Date.now(),
+): Promise<string> {
+  const { kid, key } = await keys.signingKey(now);
+  return new SignJWT({ seq: point.seq, hash: point.hash })
+    .setProtectedHeader({
+      alg: SIGNING_ALGORITHM,
+      kid,
+      typ: kind === 'anchor' ? ANCHOR_TYPE : CHECKPOINT_TYPE,
+    })
+    .setIssuer(issuer)
+    .setSubject(`audit-${kind}`)
+    .setIssuedAt(Math.floor(now / 1000))
+    .sign(key);
+}
 
 export interface CheckpointPolicy {
   everyEvents: number;
@@ -30,13 +53,7 @@ export class Checkpointer {
     const due =
       !last || head.seq - last.seq >= this.policy.everyEvents || now - last.created_at >= this.policy.everyMs;
     if (!due) return undefined;
-    const { kid, key } = await this.keys.signingKey(now);
-    const jws = await new SignJWT({ seq: head.seq, hash: head.hash })
-      .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid, typ: CHECKPOINT_TYPE })
-      .setIssuer(this.issuer())
-      .setSubject('audit-checkpoint')
-      .setIssuedAt(Math.floor(now / 1000))
-      .sign(key);
+    const jws = await signChainPoint(this.keys, this.issuer(), head, 'checkpoint', now);
     await this.store.insertCheckpoint(this.store.db, {
       seq: head.seq,
       hash: head.hash,
@@ -52,12 +69,13 @@ export async function verifyCheckpoint(
   jws: string,
   keys: JWTVerifyGetKey,
   issuer: string,
+  kind: 'checkpoint' | 'anchor' = 'checkpoint',
 ): Promise<{ seq: number; hash: string }> {
   const { payload } = await jwtVerify(jws, keys, {
     issuer,
-    subject: 'audit-checkpoint',
+    subject: `audit-${kind}`,
     algorithms: [SIGNING_ALGORITHM],
-    typ: CHECKPOINT_TYPE,
+    typ: kind === 'anchor' ? ANCHOR_TYPE : CHECKPOINT_TYPE,
   });
   if (typeof payload.seq !== 'number' || typeof payload.hash !== 'string')
     throw new Error('checkpoint without seq and hash');

@@ -127,7 +127,16 @@ export function mountAudit(app: FastifyInstance, audit: AuditLog): void {
       request.query,
     );
     const rows = await store.checkpoints(store.db, query.after, query.limit);
+    const anchor = await store.anchor(store.db);
     return {
+      anchor: anchor
+        ? {
+            seq: anchor.seq,
+            hash: anchor.hash,
+            time: new Date(anchor.created_at).toISOString(),
+            jws: anchor.jws,
+          }
+        : null,
       checkpoints: rows.map((r) => ({
         seq: r.seq,
         hash: r.hash,

@@ -3,7 +3,7 @@
 // assigned in commit order inside the transaction that makes the change.
 import type { Kysely, Transaction } from 'kysely';
 import type { Dialect } from '../db/dialect.js';
-import type { AuditCheckpointsTable, AuditEventsTable, Database } from '../db/schema.js';
+import type { AuditAnchorTable, AuditCheckpointsTable, AuditEventsTable, Database } from '../db/schema.js';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -71,6 +71,37 @@ export class AuditStore {
       .limit(limit)
       .execute();
     return rows.map((r) => ({ ...r, seq: Number(r.seq), created_at: Number(r.created_at) }));
+  }
+
+  async anchor(ex: Executor): Promise<AuditAnchorTable | undefined> {
+    const row = await ex.selectFrom('audit_anchor').selectAll().where('id', '=', 1).executeTakeFirst();
+    return row && { ...row, seq: Number(row.seq), created_at: Number(row.created_at) };
+  }
+
+  /** The last sequence number of the prefix older than `cutoff`, if any. */
+  async lastSeqBefore(ex: Executor, cutoff: number): Promise<number | undefined> {
+    const row = await ex
+      .selectFrom('audit_events')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .where('time', '<', cutoff)
+      .executeTakeFirst();
+    return row?.seq === null || row?.seq === undefined ? undefined : Number(row.seq);
+  }
+
+  async eventAt(ex: Executor, seq: number): Promise<AuditEventsTable | undefined> {
+    return ex.selectFrom('audit_events').selectAll().where('seq', '=', seq).executeTakeFirst();
+  }
+
+  /** Deletes the prefix through `seq` and moves the anchor there, in the caller's transaction. */
+  async prune(trx: Transaction<Database>, anchor: Omit<AuditAnchorTable, 'id'>): Promise<number> {
+    const result = await trx.deleteFrom('audit_events').where('seq', '<=', anchor.seq).executeTakeFirst();
+    await trx.deleteFrom('audit_checkpoints').where('seq', '<', anchor.seq).execute();
+    await trx.deleteFrom('audit_anchor').execute();
+    await trx
+      .insertInto('audit_anchor')
+      .values({ id: 1, ...anchor })
+      .execute();
+    return Number(result.numDeletedRows);
   }
 
   /** Events in sequence order, keyset-paged after `afterSeq`. */

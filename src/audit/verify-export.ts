@@ -25,6 +25,7 @@ export async function verifyExport(
   checkpoints: CheckpointRecord[],
   jwks: JSONWebKeySet,
   issuer: string,
+  anchor?: CheckpointRecord | null,
 ): Promise<ExportVerification> {
   const firstSeq = rows[0]?.seq ?? 0;
   const start = rows[0] ? { seq: firstSeq - 1, hash: rows[0].prev_hash } : undefined;
@@ -33,6 +34,37 @@ export async function verifyExport(
   const base = { ...chain, firstSeq, checkpointsVerified: 0, coveredUpTo: 0, warnings };
   if (!chain.ok) return base;
   const keys = createLocalJWKSet(jwks);
+  if (firstSeq > 1) {
+    // The chain starts after a pruned prefix: its start must be the signed anchor.
+    if (!anchor || anchor.seq !== firstSeq - 1) {
+      warnings.push(
+        `the export starts at ${firstSeq} without a signed anchor for ${firstSeq - 1} (a filtered or partial export)`,
+      );
+    } else {
+      try {
+        const vouched = await verifyCheckpoint(anchor.jws, keys, issuer, 'anchor');
+        if (vouched.seq !== anchor.seq || vouched.hash !== rows[0]!.prev_hash) {
+          return {
+            ...base,
+            ok: false,
+            firstBad: {
+              seq: firstSeq,
+              reason: 'its prev_hash is not the one the signed retention anchor vouches for',
+            },
+          };
+        }
+      } catch (error) {
+        return {
+          ...base,
+          ok: false,
+          firstBad: {
+            seq: firstSeq,
+            reason: `the retention anchor's signature does not verify (${error instanceof Error ? error.message : 'invalid'})`,
+          },
+        };
+      }
+    }
+  }
   const hashAt = new Map(rows.map((r) => [r.seq, r.hash]));
   if (rows[0]) hashAt.set(firstSeq - 1, rows[0].prev_hash);
   let verified = 0;

@@ -5,7 +5,9 @@ import { verifyChain, GENESIS_HASH, type ChainVerification } from './chain.js';
 import type { AuditStore } from './store.js';
 
 export async function verifyStored(store: AuditStore, pageSize = 5000): Promise<ChainVerification> {
-  let from = { seq: 0, hash: GENESIS_HASH };
+  const anchor = await store.anchor(store.db);
+  // After pruning, the retained chain starts at the anchor instead of the genesis.
+  let from = anchor ? { seq: anchor.seq, hash: anchor.hash } : { seq: 0, hash: GENESIS_HASH };
   let checked = 0;
   for (;;) {
     const rows = await store.list(store.db, { afterSeq: from.seq }, pageSize);

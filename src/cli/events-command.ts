@@ -135,15 +135,18 @@ export function eventsCommand(): Command {
         if (flags.file) {
           out.end();
           await once(out, 'finish');
-          const { checkpoints } = await client.request<{ checkpoints: CheckpointRecord[] }>(
-            'GET',
-            '/api/v1/audit/checkpoints?limit=10000',
-          );
+          const { checkpoints, anchor } = await client.request<{
+            checkpoints: CheckpointRecord[];
+            anchor: CheckpointRecord | null;
+          }>('GET', '/api/v1/audit/checkpoints?limit=10000');
           const { issuer } = await client.request<{ issuer: string }>(
             'GET',
             '/.well-known/openid-configuration',
           );
-          writeFileSync(`${flags.file}.checkpoints.json`, JSON.stringify({ issuer, checkpoints }, null, 2));
+          writeFileSync(
+            `${flags.file}.checkpoints.json`,
+            JSON.stringify({ issuer, checkpoints, anchor }, null, 2),
+          );
           const jwks = await client.request<JSONWebKeySet>('GET', '/.well-known/jwks.json');
           writeFileSync(`${flags.file}.jwks.json`, JSON.stringify(jwks, null, 2));
           process.stderr.write(
@@ -171,6 +174,7 @@ export function auditCommand(): Command {
       .action(async (flags: ApiFlags & { export?: string; jwks?: string }) => {
         let lines: string[];
         let checkpoints: CheckpointRecord[];
+        let anchor: CheckpointRecord | null;
         let jwks: JSONWebKeySet;
         let issuer: string;
         if (flags.export) {
@@ -183,9 +187,11 @@ export function auditCommand(): Command {
             ? (JSON.parse(readFileSync(sidecar, 'utf8')) as {
                 issuer: string;
                 checkpoints: CheckpointRecord[];
+                anchor?: CheckpointRecord | null;
               })
             : { issuer: '', checkpoints: [] };
           checkpoints = cp.checkpoints;
+          anchor = cp.anchor ?? null;
           issuer = cp.issuer;
           jwks = JSON.parse(readFileSync(flags.jwks ?? `${flags.export}.jwks.json`, 'utf8')) as JSONWebKeySet;
         } else {
@@ -193,12 +199,12 @@ export function auditCommand(): Command {
           lines = (await (await client.stream('/api/v1/events/export?format=ndjson')).text())
             .split('\n')
             .filter(Boolean);
-          checkpoints = (
-            await client.request<{ checkpoints: CheckpointRecord[] }>(
-              'GET',
-              '/api/v1/audit/checkpoints?limit=10000',
-            )
-          ).checkpoints;
+          const published = await client.request<{
+            checkpoints: CheckpointRecord[];
+            anchor: CheckpointRecord | null;
+          }>('GET', '/api/v1/audit/checkpoints?limit=10000');
+          checkpoints = published.checkpoints;
+          anchor = published.anchor;
           jwks = await client.request<JSONWebKeySet>('GET', '/.well-known/jwks.json');
           issuer = (await client.request<{ issuer: string }>('GET', '/.well-known/openid-configuration'))
             .issuer;
@@ -213,7 +219,7 @@ export function auditCommand(): Command {
             );
           }
         });
-        const result = await verifyExport(rows, checkpoints, jwks, issuer);
+        const result = await verifyExport(rows, checkpoints, jwks, issuer, anchor);
         if (flags.output === 'json') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         if (!result.ok)
           throw new Error(

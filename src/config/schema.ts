@@ -114,6 +114,10 @@ const auditSchema = z
     checkpointEverySeconds: z.number().int().min(10).max(86400).default(60),
     /** Record registry pulls (manifest GETs) too; written in batches, not in the request's path. */
     recordPulls: z.boolean().default(true),
+    /** Events older than this are pruned (whole prefixes of the chain, behind a signed anchor). */
+    retentionDays: z.number().int().min(1).max(36_500).default(400),
+    /** Legal hold: nothing is pruned while it is on. */
+    legalHold: z.boolean().default(false),
   })
   .strict();
 

@@ -246,6 +246,14 @@ export interface AuditCheckpointsTable {
   jws: string;
 }
 
+export interface AuditAnchorTable {
+  id: number;
+  seq: number;
+  hash: string;
+  created_at: number;
+  jws: string;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -273,4 +281,5 @@ export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
   audit_checkpoints: AuditCheckpointsTable;
+  audit_anchor: AuditAnchorTable;
 }

@@ -19,6 +19,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { Checkpointer } from '../audit/checkpoints.js';
 import { auditScope, setPrincipal } from '../audit/context.js';
 import { PullRecorder } from '../audit/pull-recorder.js';
+import { Retention } from '../audit/retention.js';
 import { mountAudit } from '../audit/routes.js';
 import { organizationOf } from '../identity/capabilities.js';
 import { PeopleError } from '../identity/people-errors.js';
@@ -58,6 +59,7 @@ export interface PalisadeServer {
   checkpointer: Checkpointer;
   /** Queued pull events (when audit.recordPulls is on). */
   pulls: PullRecorder | undefined;
+  retention: Retention;
   metrics: ServerMetrics;
   /** Every HTTP route with the capability it declared (the /v2 dispatcher declares per endpoint). */
   routes: RouteInventoryEntry[];
@@ -291,8 +293,16 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     everyEvents: config.audit.checkpointEveryEvents,
     everyMs: config.audit.checkpointEverySeconds * 1000,
   });
+  const retention = new Retention(audit, identity.keys, () => identity.tokens.issuer, {
+    retentionMs: config.audit.retentionDays * 86_400_000,
+    legalHold: config.audit.legalHold,
+  });
   const maintenanceTimer = setInterval(() => {
     identity.maintain().catch((error: unknown) => app.log.error({ err: error }, 'identity upkeep failed'));
+    void retention.prune().then((result) => {
+      if (result.pruned > 0 || result.errors.length > 0)
+        app.log.info({ retention: result }, 'audit retention ran');
+    });
   }, 60_000);
   maintenanceTimer.unref();
   const checkpointTimer = setInterval(() => {
@@ -311,6 +321,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     audit,
     checkpointer,
     pulls,
+    retention,
     metrics,
     routes,
     async listen() {

@@ -43,6 +43,16 @@ export function auditMigration(dialect: Dialect) {
         /** A JWT signed with the issuer's key: {iss, sub: "audit-checkpoint", seq, hash, iat}. */
         .addColumn('jws', 'text', (c) => c.notNull())
         .execute();
+
+      // Where the retained chain starts once a prefix was pruned: a signed (seq, hash).
+      await db.schema
+        .createTable('audit_anchor')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('seq', int64, (c) => c.notNull())
+        .addColumn('hash', 'varchar(64)', (c) => c.notNull())
+        .addColumn('created_at', int64, (c) => c.notNull())
+        .addColumn('jws', 'text', (c) => c.notNull())
+        .execute();
     },
   };
 }
