@@ -15,6 +15,7 @@ import { readPeakRssBytes, withRssSampling } from './lib/proc-memory.js';
 import { RegistryClient, type PushedImage } from './lib/registry-client.js';
 import {
   DISTRIBUTION_BINARY,
+  PALISADE_TOKEN_TTL_SECONDS,
   startDistribution,
   startPalisade,
   type RunningServer,
@@ -39,6 +40,11 @@ const MANIFEST_CONNECTIONS = 64;
 const BLOB_REPOSITORY = 'bench/blob';
 const SMALL_REPOSITORY = 'bench/small';
 const MANIFEST_REPOSITORY = 'bench/manifest';
+/**
+ * Palisade's token is minted afresh every round and renewed before any workload once it is this
+ * old: the 15 minutes left cover one workload (a big blob push, a --duration of manifest load).
+ */
+const TOKEN_RENEW_AFTER_MS = PALISADE_TOKEN_TTL_SECONDS * 1000 - 15 * 60_000;
 
 const USAGE = `Usage: npx tsx bench/registry.bench.ts [options]
 
@@ -53,6 +59,9 @@ Workloads, per round and registry (the order of the registries alternates betwee
   d. --small-images small image pushes (config + ~1 KiB layer + OCI manifest), ${SMALL_IMAGE_CONCURRENCY} concurrent
   e. manifest GET by tag with autocannon, ${MANIFEST_CONNECTIONS} connections, for --duration seconds
 The server's RSS is sampled every 100 ms during (a), (b) and (c); the peak is reported.
+Palisade requires authentication: every request to it carries "Authorization: Bearer <token>"
+with an admin token from "palisade admin token --ttl 1h" (minted outside the timed parts, afresh
+every round); Distribution's requests carry no Authorization header.
 
 Options:
   --rounds N          rounds per registry (default 3); the median is reported (peak RSS: the max)
@@ -62,7 +71,8 @@ Options:
   --only NAME         run one registry only: palisade or distribution
   --palisade-cmd CMD  run CMD instead of "node --import tsx src/cli/palisade.ts" (from the repo
                       root); "serve --host 127.0.0.1 --port P --data-dir D" is appended unless CMD
-                      contains {port}, in which case {host}, {port} and {dataDir} are substituted
+                      contains {port}, in which case {host}, {port} and {dataDir} are substituted;
+                      tokens come from the same command with "serve" replaced by "admin token"
   --client curl|fetch who moves the big blobs in (a)-(c): curl from files written before the
                       timed part (default; a Node client on 2 cores is as busy as the server it
                       measures), or Node's fetch streaming from memory
@@ -137,6 +147,10 @@ function parseOptions(argv: string[]): Options | 'help' {
   };
 }
 
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 function progress(message: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
 }
@@ -179,6 +193,29 @@ interface RegistryUnderTest {
   client: RegistryClient;
   rounds: RoundFigures[];
   manifestTarget?: PushedImage;
+  /** When the client's current token was asked for (Date.now()); unset until one is minted. */
+  tokenMintedAt?: number;
+}
+
+/**
+ * Gives the client of a registry that requires authentication a token: a fresh one with
+ * `renew: 'always'`, else only once the current one is TOKEN_RENEW_AFTER_MS old. A new token is
+ * tried on GET /v2/ at once, so a bad one fails here rather than as a 401 deep in a workload.
+ * Registries that need no token (Distribution) are left alone: no header, no extra request.
+ */
+async function authorize(registry: RegistryUnderTest, renew: 'always' | 'when-old'): Promise<void> {
+  const mint = registry.server.mintToken;
+  if (mint === undefined) return;
+  const age = registry.tokenMintedAt === undefined ? Infinity : Date.now() - registry.tokenMintedAt;
+  if (renew === 'when-old' && age < TOKEN_RENEW_AFTER_MS) return;
+  const askedAt = Date.now(); // the token's clock starts no earlier than this
+  registry.client.authorization = `Bearer ${await mint()}`;
+  registry.tokenMintedAt = askedAt;
+  const status = await registry.client.ping();
+  if (status !== 200) throw new Error(`GET /v2/ with the new admin token answered HTTP ${status}`);
+  progress(
+    `${REGISTRY_TITLES[registry.name]}: new admin token (${PALISADE_TOKEN_TTL_SECONDS / 60} min), GET /v2/ answers 200`,
+  );
 }
 
 type Workload = (
@@ -343,6 +380,14 @@ async function run(options: Options, resources: Resources): Promise<void> {
     const order = round % 2 === 0 ? registries : [...registries].reverse();
     const roundLabel = `round ${round + 1}/${options.rounds}`;
     progress(`${roundLabel}: order ${order.map((registry) => REGISTRY_TITLES[registry.name]).join(', ')}`);
+    for (const registry of order) {
+      try {
+        await authorize(registry, 'always');
+      } catch (error) {
+        registry.server.assertAlive();
+        throw new Error(`${REGISTRY_TITLES[registry.name]}: ${errorMessage(error)}`, { cause: error });
+      }
+    }
     // Fresh content every round (so no registry can answer from an earlier upload), the same for
     // every registry; the sha256 pass happens here, outside the timed sections.
     const blobs: RoundBlobs = {
@@ -367,11 +412,11 @@ async function run(options: Options, resources: Resources): Promise<void> {
         progress(`${roundLabel}: ${REGISTRY_TITLES[registry.name]}: ${workload.title} …`);
         let outcome: string;
         try {
+          await authorize(registry, 'when-old'); // outside the timed part, which starts in run()
           outcome = await workload.run(registry, round, figures.get(registry)!, blobs);
         } catch (error) {
           registry.server.assertAlive(); // a crash explains itself better than ECONNRESET
-          const message = error instanceof Error ? error.message : String(error);
-          throw new Error(`${REGISTRY_TITLES[registry.name]}: ${workload.title}: ${message}`, {
+          throw new Error(`${REGISTRY_TITLES[registry.name]}: ${workload.title}: ${errorMessage(error)}`, {
             cause: error,
           });
         }

@@ -36,18 +36,34 @@ export interface CurlResult {
   bytes: number;
 }
 
+export interface CurlOptions {
+  /** File sent as the request body (-T). */
+  upload?: string;
+  /** Extra request headers, "Name: value". */
+  headers?: string[];
+  /** Full Authorization header value (e.g. "Bearer …"); no Authorization header when unset. */
+  authorization?: string;
+}
+
 /** Runs curl once; resolves with the status, response headers and downloaded byte count. */
-export function curl(
-  method: string,
-  url: string,
-  options: { upload?: string; headers?: string[] } = {},
-): Promise<CurlResult> {
+export function curl(method: string, url: string, options: CurlOptions = {}): Promise<CurlResult> {
   const args = ['-sS', '-X', method, '-o', '/dev/null', '-D', '-', '-w', '\n%{http_code} %{size_download}\n'];
   for (const header of options.headers ?? []) args.push('-H', header);
+  const { authorization } = options;
+  // -H @- reads the header from stdin: a token in argv would be readable by anyone through ps.
+  if (authorization !== undefined) args.push('-H', '@-');
   if (options.upload) args.push('-T', options.upload);
   args.push(url);
   return new Promise((resolve, reject) => {
-    const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child =
+      authorization === undefined
+        ? spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn('curl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    if (authorization !== undefined && child.stdin) {
+      // If curl dies before reading it, its exit status says why; an EPIPE here would only hide that.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(`Authorization: ${authorization}\n`);
+    }
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -2,7 +2,8 @@
 // Distribution see the same requests (and the same big blobs): blob pushes (monolithic and chunked), blob
 // pulls, small image pushes and a manifest GET load test. Uses Node's global fetch (undici,
 // keep-alive by default) with streamed request bodies, curl for big blobs (see curl-transfer.ts),
-// and autocannon for the load test.
+// and autocannon for the load test. A registry that requires authentication (Palisade) gets an
+// Authorization header on every request; one that does not (Distribution) gets none.
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
@@ -38,6 +39,11 @@ export interface ManifestLoadResult {
   timeouts: number;
 }
 
+export interface RegistryClientOptions {
+  /** Full Authorization header value (e.g. "Bearer …") for every request; none when unset. */
+  authorization?: string;
+}
+
 export interface PushedImage {
   repository: string;
   tag: string;
@@ -65,13 +71,21 @@ async function expectStatus(response: Response, expected: number, what: string):
 
 export class RegistryClient {
   readonly baseUrl: string;
+  /** Sent as the Authorization header of every request; replaced when a token is renewed. */
+  authorization?: string;
 
-  constructor(baseUrl: string) {
+  constructor(baseUrl: string, options: RegistryClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
+    if (options.authorization !== undefined) this.authorization = options.authorization;
   }
 
   private url(path: string): string {
     return `${this.baseUrl}${path}`;
+  }
+
+  /** `headers` plus Authorization when the client has one (so anonymous requests stay as they were). */
+  private headers(headers: Record<string, string> = {}): Record<string, string> {
+    return this.authorization === undefined ? headers : { ...headers, authorization: this.authorization };
   }
 
   private location(response: Response, what: string): URL {
@@ -82,7 +96,7 @@ export class RegistryClient {
 
   /** GET /v2/ and return its status (200 once the registry is up and lets us in). */
   async ping(): Promise<number> {
-    const response = await fetch(this.url('/v2/'));
+    const response = await fetch(this.url('/v2/'), { headers: this.headers() });
     await response.arrayBuffer();
     return response.status;
   }
@@ -92,11 +106,11 @@ export class RegistryClient {
     const what = `POST /v2/${repository}/blobs/uploads/`;
     const response = await fetch(this.url(`/v2/${repository}/blobs/uploads/`), {
       method: 'POST',
-      headers: { 'content-length': '0' },
+      headers: this.headers({ 'content-length': '0' }),
     });
-    const location = this.location(response, what);
+    // Status first: a 401 should say so (with the registry's reason), not "no Location header".
     await expectStatus(response, 202, what);
-    return location;
+    return this.location(response, what);
   }
 
   private async finishUpload(
@@ -109,13 +123,13 @@ export class RegistryClient {
     const what = `PUT ${url.pathname}?digest=${digest}`;
     let init: RequestInit;
     if (body === undefined) {
-      init = { method: 'PUT', headers: { 'content-length': '0' } };
+      init = { method: 'PUT', headers: this.headers({ 'content-length': '0' }) };
     } else if (body instanceof Uint8Array) {
-      init = { method: 'PUT', headers: { 'content-type': OCTET_STREAM }, body };
+      init = { method: 'PUT', headers: this.headers({ 'content-type': OCTET_STREAM }), body };
     } else {
       init = {
         method: 'PUT',
-        headers: { 'content-type': OCTET_STREAM, 'content-length': String(body.length) },
+        headers: this.headers({ 'content-type': OCTET_STREAM, 'content-length': String(body.length) }),
         body: body.stream,
         duplex: 'half',
       };
@@ -128,6 +142,11 @@ export class RegistryClient {
     }
   }
 
+  /** The curl options that send this client's Authorization header, if it has one. */
+  private curlAuthorization(): { authorization?: string } {
+    return this.authorization === undefined ? {} : { authorization: this.authorization };
+  }
+
   /** Workload a with curl: POST, then one PUT ?digest= of the blob's file. */
   async pushMonolithicCurl(repository: string, blob: BlobSource, files: BlobFiles): Promise<TransferResult> {
     const digest = blob.digest();
@@ -137,6 +156,7 @@ export class RegistryClient {
     const put = await curl('PUT', location.toString(), {
       upload: files.whole,
       headers: [`Content-Type: ${OCTET_STREAM}`],
+      ...this.curlAuthorization(),
     });
     if (put.status !== 201) throw new Error(`PUT ${location.pathname}: HTTP ${put.status}`);
     return transfer(blob.size, startedAt);
@@ -151,6 +171,7 @@ export class RegistryClient {
       const patch = await curl('PATCH', location.toString(), {
         upload: chunk.path,
         headers: [`Content-Type: ${OCTET_STREAM}`, `Content-Range: ${chunk.start}-${chunk.end - 1}`],
+        ...this.curlAuthorization(),
       });
       if (patch.status !== 202) throw new Error(`PATCH ${location.pathname}: HTTP ${patch.status}`);
       const next = patch.headers.get('location');
@@ -163,7 +184,7 @@ export class RegistryClient {
   /** Workload c with curl: GET into /dev/null, checking the length (the digest is checked untimed). */
   async pullBlobCurl(repository: string, digest: string, expectedSize: number): Promise<TransferResult> {
     const startedAt = performance.now();
-    const get = await curl('GET', this.url(`/v2/${repository}/blobs/${digest}`));
+    const get = await curl('GET', this.url(`/v2/${repository}/blobs/${digest}`), this.curlAuthorization());
     const result = transfer(get.bytes, startedAt);
     if (get.status !== 200 || get.bytes !== expectedSize) {
       throw new Error(`GET blob: HTTP ${get.status}, ${get.bytes} bytes (expected ${expectedSize})`);
@@ -190,17 +211,16 @@ export class RegistryClient {
       const what = `PATCH ${location.pathname} (${start}-${end - 1})`;
       const response = await fetch(location, {
         method: 'PATCH',
-        headers: {
+        headers: this.headers({
           'content-type': OCTET_STREAM,
           'content-range': `${start}-${end - 1}`,
           'content-length': String(end - start),
-        },
+        }),
         body: blob.stream(start, end),
         duplex: 'half',
       });
-      const next = response.status === 202 ? this.location(response, what) : location;
       await expectStatus(response, 202, what);
-      location = next;
+      location = this.location(response, what);
     }
     await this.finishUpload(location, digest, undefined);
     return transfer(blob.size, startedAt);
@@ -210,7 +230,9 @@ export class RegistryClient {
   async pullBlob(repository: string, digest: string, expectedSize: number): Promise<TransferResult> {
     const what = `GET /v2/${repository}/blobs/${digest}`;
     const startedAt = performance.now();
-    const response = await fetch(this.url(`/v2/${repository}/blobs/${digest}`));
+    const response = await fetch(this.url(`/v2/${repository}/blobs/${digest}`), {
+      headers: this.headers(),
+    });
     if (response.status !== 200 || response.body === null) {
       await expectStatus(response, 200, what);
       throw new Error(`${what}: no body`);
@@ -266,7 +288,7 @@ export class RegistryClient {
     const what = `PUT /v2/${repository}/manifests/${tag}`;
     const response = await fetch(this.url(`/v2/${repository}/manifests/${tag}`), {
       method: 'PUT',
-      headers: { 'content-type': OCI_MANIFEST },
+      headers: this.headers({ 'content-type': OCI_MANIFEST }),
       body: manifest,
     });
     const returned = response.headers.get('docker-content-digest');
@@ -307,7 +329,7 @@ export class RegistryClient {
   async checkManifest(image: PushedImage): Promise<void> {
     const what = `GET /v2/${image.repository}/manifests/${image.tag}`;
     const response = await fetch(this.url(`/v2/${image.repository}/manifests/${image.tag}`), {
-      headers: { accept: OCI_MANIFEST },
+      headers: this.headers({ accept: OCI_MANIFEST }),
     });
     if (response.status !== 200) await expectStatus(response, 200, what);
     const body = new Uint8Array(await response.arrayBuffer());
@@ -327,8 +349,17 @@ export class RegistryClient {
       method: 'GET',
       connections,
       duration: durationSeconds,
-      headers: { accept: OCI_MANIFEST },
+      headers: this.headers({ accept: OCI_MANIFEST }),
     });
+    // 4xx under load means the requests were refused (401 from a missing or expired token, 404, …):
+    // their rate says nothing about serving manifests, so fail instead of reporting it.
+    const refused = Object.entries(result.statusCodeStats ?? {}).filter(
+      ([status, stats]) => status.startsWith('4') && (stats.count ?? 0) > 0,
+    );
+    if (refused.length > 0) {
+      const counts = refused.map(([status, stats]) => `${stats.count} × HTTP ${status}`).join(', ');
+      throw new Error(`GET /v2/${image.repository}/manifests/${image.tag} under load: ${counts}`);
+    }
     return {
       requestsPerSecond: result.requests.total / result.duration,
       p50Ms: result.latency.p50,

@@ -1,18 +1,23 @@
 // Starts and stops the registries the benchmark compares, each on a free loopback port with its own
 // data dir: CNCF Distribution (Debian's docker-registry) and Palisade from this repository. Keeps
 // the tail of each server's output so a crash can be explained, and can kill everything
-// synchronously from an exit handler.
-import { spawn, type ChildProcess } from 'node:child_process';
+// synchronously from an exit handler. Palisade requires a bearer token on every /v2 request, so its
+// server can also mint admin tokens with `palisade admin token`.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { findListeningPid } from './proc-memory.js';
 import { RegistryClient } from './registry-client.js';
 
 export const DISTRIBUTION_BINARY = '/usr/bin/docker-registry';
 
 const OUTPUT_TAIL_LINES = 40;
+
+/** Lifetime asked of `palisade admin token` (the most any Palisade credential may have). */
+export const PALISADE_TOKEN_TTL_SECONDS = 3600;
 
 export interface RunningServer {
   readonly name: string;
@@ -28,6 +33,11 @@ export interface RunningServer {
   stop(): Promise<void>;
   /** SIGKILL the server's process group, synchronously (for process 'exit' handlers). */
   killNow(): void;
+  /**
+   * Mints a fresh admin access token, valid PALISADE_TOKEN_TTL_SECONDS, for a server that requires
+   * one (Palisade); absent for a server that takes anonymous requests (Distribution).
+   */
+  readonly mintToken?: () => Promise<string>;
 }
 
 /** A port that was free on 127.0.0.1 a moment ago. */
@@ -164,7 +174,12 @@ class ServerProcess {
   }
 }
 
-function runningServer(server: ServerProcess, baseUrl: string, port: number): RunningServer {
+function runningServer(
+  server: ServerProcess,
+  baseUrl: string,
+  port: number,
+  mintToken?: () => Promise<string>,
+): RunningServer {
   return {
     name: server.name,
     baseUrl,
@@ -176,6 +191,7 @@ function runningServer(server: ServerProcess, baseUrl: string, port: number): Ru
     outputTail: () => server.outputTail(),
     stop: () => server.stop(),
     killNow: () => server.killNow(),
+    ...(mintToken && { mintToken }),
   };
 }
 
@@ -259,6 +275,60 @@ export interface PalisadeOptions {
 
 const PALISADE_READY = /Palisade listening on (https?:\/\/\S+)/;
 
+/** `serve` flags that `admin token` does not take (they do not change the data dir or the issuer). */
+const SERVE_ONLY_FLAGS = new Set(['--dev']);
+const SERVE_ONLY_OPTIONS = new Set(['--log-level']);
+
+/**
+ * The `admin token` command for a server started with `serveArgv`: the same CLI and the same
+ * host options, so that it opens the same database and signs for the same issuer. With a {port}
+ * template the CLI is whatever precedes the `serve` word; the serve-only flags are dropped.
+ */
+export function adminTokenArgv(serveArgv: string[], ttlSeconds: number): string[] {
+  const serve = serveArgv.indexOf('serve');
+  if (serve < 0) {
+    throw new Error(
+      `cannot derive "admin token" from a Palisade command without the word "serve": ${serveArgv.join(' ')}`,
+    );
+  }
+  const hostOptions: string[] = [];
+  const rest = serveArgv.slice(serve + 1);
+  for (let index = 0; index < rest.length; index++) {
+    const word = rest[index]!;
+    const flag = word.split('=', 1)[0]!;
+    if (SERVE_ONLY_FLAGS.has(flag)) continue;
+    if (SERVE_ONLY_OPTIONS.has(flag)) {
+      if (!word.includes('=')) index++; // and its value
+      continue;
+    }
+    hostOptions.push(word);
+  }
+  return [...serveArgv.slice(0, serve), 'admin', 'token', '--ttl', `${ttlSeconds}s`, ...hostOptions];
+}
+
+/** Runs `palisade admin token` and returns the bare token it prints on stdout. */
+async function mintPalisadeToken(
+  argv: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<string> {
+  const [command, ...args] = argv;
+  if (command === undefined) throw new Error('Palisade: empty admin token command');
+  let stdout: string;
+  try {
+    ({ stdout } = await promisify(execFile)(command, args, { ...options, timeout: 120_000 }));
+  } catch (error) {
+    // execFile's error carries the command and its stderr; the token is not in either.
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`Palisade: could not mint an admin token: ${message}`, { cause: error });
+  }
+  const token = stdout.trim();
+  // A JWT (three base64url parts): anything else would only turn into 401s later.
+  if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) {
+    throw new Error(`Palisade: "${argv.join(' ')}" printed no token: ${stdout.slice(0, 200)}`);
+  }
+  return token;
+}
+
 /** Palisade from this repository; ready when it prints `Palisade listening on http://H:P`. */
 export async function startPalisade(options: PalisadeOptions): Promise<RunningServer> {
   const host = '127.0.0.1';
@@ -275,10 +345,10 @@ export async function startPalisade(options: PalisadeOptions): Promise<RunningSe
   } else {
     argv.push('serve', '--host', host, '--port', String(port), '--data-dir', options.dataDir);
   }
-  const server = new ServerProcess('Palisade', argv, {
-    cwd: options.repoRoot,
-    env: { ...process.env, PALISADE_LOG_LEVEL: 'warn' },
-  });
+  const env = { ...process.env, PALISADE_LOG_LEVEL: 'warn' };
+  const server = new ServerProcess('Palisade', argv, { cwd: options.repoRoot, env });
+  // Same cwd and environment as the server: PALISADE_* variables are part of its configuration.
+  const tokenArgv = adminTokenArgv(argv, PALISADE_TOKEN_TTL_SECONDS);
   let announced: string | undefined;
   server.onLine((line) => {
     announced ??= PALISADE_READY.exec(line)?.[1];
@@ -287,5 +357,7 @@ export async function startPalisade(options: PalisadeOptions): Promise<RunningSe
     Promise.resolve(announced),
   );
   const url = new URL(baseUrl);
-  return runningServer(server, baseUrl, Number(url.port || (url.protocol === 'https:' ? 443 : 80)));
+  return runningServer(server, baseUrl, Number(url.port || (url.protocol === 'https:' ? 443 : 80)), () =>
+    mintPalisadeToken(tokenArgv, { cwd: options.repoRoot, env }),
+  );
 }
