@@ -3,8 +3,8 @@
 // queued with their actor and request and written in batches (one transaction every 200 ms or
 // 500 pulls). The cost: pulls still queued when the process dies are not recorded.
 import type { AuditInput, AuditLog } from './audit-log.js';
+import type { PullRequest } from '../registry/routes.js';
 import { actorOf, ANONYMOUS_ACTOR } from './audit-log.js';
-import { currentScope } from './context.js';
 
 const FLUSH_MS = 200;
 const MAX_BATCH = 500;
@@ -27,8 +27,13 @@ export class PullRecorder {
   ) {}
 
   /** Queues a pull of `repository@digest` by the current request's caller. */
-  record(repository: string, digest: string, reference: string, organization: string): void {
-    const scope = currentScope();
+  record(
+    repository: string,
+    digest: string,
+    reference: string,
+    organization: string,
+    request: PullRequest,
+  ): void {
     if (this.#queue.length >= MAX_QUEUE) {
       this.#dropped += 1;
       return;
@@ -37,13 +42,13 @@ export class PullRecorder {
       type: 'dev.palisade.registry.manifest.pulled.v1',
       subject: `${repository}@${digest}`,
       org: organization,
-      actor: scope?.principal ? actorOf(scope.principal) : ANONYMOUS_ACTOR,
-      ...(scope
-        ? {
-            request: { id: scope.requestId, ip: scope.ip, user_agent: scope.userAgent ?? null },
-            path: scope.path,
-          }
-        : {}),
+      actor: request.principal ? actorOf(request.principal) : ANONYMOUS_ACTOR,
+      request: {
+        id: request.requestId,
+        ip: request.ip,
+        user_agent: request.userAgent?.slice(0, 300) ?? null,
+      },
+      path: request.path.slice(0, 1000),
       time: Date.now(),
       body: { repository, digest, reference },
     });
@@ -59,9 +64,7 @@ export class PullRecorder {
     if (batch.length === 0) return this.#flushing;
     this.#flushing = this.#flushing.then(async () => {
       try {
-        await this.audit.store.db.transaction().execute(async (trx) => {
-          for (const input of batch) await this.audit.record(trx, input);
-        });
+        await this.audit.store.db.transaction().execute((trx) => this.audit.recordMany(trx, batch));
       } catch (error) {
         this.#dropped += batch.length;
         this.onError(error);

@@ -78,7 +78,7 @@ export function mountAudit(app: FastifyInstance, audit: AuditLog): void {
 
   app.get(
     '/api/v1/events/export',
-    { config: { capability: 'events.read', target } },
+    { config: { capability: 'events.read', target, audited: true } },
     async (request, reply) => {
       const { query, filter } = filterOf(request);
       const before = await store.head(store.db);

@@ -30,9 +30,15 @@ export class AuditStore {
     return { seq: Number(head.seq), hash: head.hash };
   }
 
-  async append(trx: Transaction<Database>, row: AuditEventsTable): Promise<void> {
-    await trx.insertInto('audit_events').values(row).execute();
-    await trx.updateTable('audit_head').set({ seq: row.seq, hash: row.hash }).where('id', '=', 1).execute();
+  async appendMany(trx: Transaction<Database>, rows: AuditEventsTable[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 100) {
+      await trx
+        .insertInto('audit_events')
+        .values(rows.slice(i, i + 100))
+        .execute();
+    }
+    const last = rows[rows.length - 1]!;
+    await trx.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
   }
 
   head(ex: Executor): Promise<{ seq: number; hash: string }> {

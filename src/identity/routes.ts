@@ -50,7 +50,7 @@ export function mountIdentity(
   // Docker token spec: GET /token?service=…&scope=…, credentials (if any) as HTTP Basic.
   app.get(
     '/token',
-    { config: { capability: 'public', rateLimit: { max: limits.tokenPerMinute } } },
+    { config: { capability: 'public', audited: true, rateLimit: { max: limits.tokenPerMinute } } },
     async (request, reply) => {
       const query = new URLSearchParams((request.raw.url ?? '').split('?')[1] ?? '');
       const requested = parseRequest(

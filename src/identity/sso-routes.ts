@@ -18,7 +18,8 @@ export function mountSso(
   app: FastifyInstance,
   deps: { sso: SsoService; sessions: SessionService; rateLimitPerMinute: number },
 ): void {
-  const limited = { capability: 'public', rateLimit: { max: deps.rateLimitPerMinute } };
+  // These GETs sign people in: their events need the request scope (see server.ts).
+  const limited = { capability: 'public', audited: true, rateLimit: { max: deps.rateLimitPerMinute } };
   const cookieOptions = (maxAge: number) => ({
     httpOnly: true,
     secure: deps.sessions.settings.secure(),

@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { ServerMetrics } from '../server/metrics.js';
-import type { Authorizer, RequestContext } from '../identity/authorizer.js';
+import type { Authorizer, Principal, RequestContext } from '../identity/authorizer.js';
 import type { Capability } from '../identity/capabilities.js';
 import { setPrincipal } from '../audit/context.js';
 import { OciError } from './errors.js';
@@ -40,12 +40,21 @@ declare module 'fastify' {
   }
 }
 
+/** Who pulled, passed explicitly: reads run outside the audit scope (see server.ts). */
+export interface PullRequest {
+  principal: Principal | undefined;
+  requestId: string;
+  ip: string;
+  userAgent: string | undefined;
+  path: string;
+}
+
 export interface RegistryRouteDeps {
   service: RegistryService;
   authorizer: Authorizer;
   metrics: ServerMetrics;
   /** Called after a manifest was served by GET (pull auditing), if enabled. */
-  onPull?: (repository: string, digest: string, reference: string) => void;
+  onPull?: (repository: string, digest: string, reference: string, request: PullRequest) => void;
 }
 
 export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
@@ -148,7 +157,15 @@ export function registryRoutes(deps: RegistryRouteDeps): V2Route[] {
         if (manifest.subject) call.reply.header('OCI-Subject', manifest.subject);
         if (call.request.method === 'HEAD') return void (await call.reply.send());
         metrics.bytesOut.inc({ route: 'manifest' }, manifest.size);
-        deps.onPull?.(name, manifest.digest, call.params[1]!);
+        if (deps.onPull) {
+          deps.onPull(name, manifest.digest, call.params[1]!, {
+            principal: await call.context.principal,
+            requestId: call.request.id,
+            ip: call.request.ip,
+            userAgent: call.request.headers['user-agent'],
+            path: (call.request.raw.url ?? '/').split('?')[0]!,
+          });
+        }
         await call.reply.send(manifest.payload);
       },
     },
