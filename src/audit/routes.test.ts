@@ -85,6 +85,19 @@ describe.each(testDialects())('reading and exporting the audit log (%s)', (diale
     }
   });
 
+  it('records each garbage collection run as one event of the system', async () => {
+    const result = await t.server.runGc();
+    const [event] = (await get('/api/v1/events?type=dev.palisade.registry.gc')).json<{
+      events: { actor: string; data: { body: Record<string, unknown> } }[];
+    }>().events;
+    expect(event!.actor).toBe('system:palisade');
+    expect(event!.data.body).toMatchObject({
+      manifestsDeleted: result.manifestsDeleted,
+      blobsDeleted: result.blobsDeleted,
+      errors: [],
+    });
+  });
+
   it('pages with a cursor and filters by type, actor, org and time', async () => {
     const first = (await get('/api/v1/events?limit=3')).json<{
       events: { auditseq: number }[];

@@ -15,7 +15,7 @@ import { PalisadeError } from '../lib/errors.js';
 import type { Authorizer, Principal, Target } from '../identity/authorizer.js';
 import { isCapability } from '../identity/capabilities.js';
 import rateLimit from '@fastify/rate-limit';
-import type { AuditLog } from '../audit/audit-log.js';
+import { SYSTEM_ACTOR, type AuditLog } from '../audit/audit-log.js';
 import { Checkpointer } from '../audit/checkpoints.js';
 import { auditScope, setPrincipal } from '../audit/context.js';
 import { PullRecorder } from '../audit/pull-recorder.js';
@@ -290,8 +290,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       uploadExpiryMs: config.registry.gc.uploadExpirySeconds * 1000,
       deleteUntagged: config.registry.gc.deleteUntagged,
     })
-      .then((result) => {
+      .then(async (result) => {
         app.log.info({ gc: result }, 'garbage collection finished');
+        // One summary event per run: what was removed, by the system, and what went wrong.
+        await audit.recordAlone({
+          type: 'dev.palisade.registry.gc.completed.v1',
+          actor: SYSTEM_ACTOR,
+          body: result,
+        });
         return result;
       })
       .finally(() => (gcRunning = undefined));
