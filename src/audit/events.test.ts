@@ -12,7 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDialects } from '../db/test-databases.js';
 import { SoftAuthenticator } from '../identity/test-authenticator.js';
 import { startTestIdp, throughIdp, type TestIdp } from '../identity/test-idp.js';
-import { basic, createUser, decodePayload, withHeaders } from '../identity/test-helpers.js';
+import {
+  basic,
+  createUser,
+  decodePayload,
+  postForm,
+  sendJson,
+  withHeaders,
+} from '../identity/test-helpers.js';
 import { registryRoutes } from '../registry/routes.js';
 import { imageManifest, pushBlob, pushImage } from '../registry/test-helpers.js';
 import { digestOf } from '../lib/digest.js';
@@ -44,20 +51,9 @@ describe.each(testDialects())('audit events (%s)', (dialect) => {
     url: string,
     body: unknown,
     headers: Record<string, string> = {},
-  ) =>
-    app().inject({
-      method,
-      url,
-      headers: { 'content-type': 'application/json', ...headers },
-      payload: JSON.stringify(body),
-    });
+  ) => sendJson(app(), method, url, body, headers);
   const form = (url: string, body: Record<string, string>, headers: Record<string, string> = {}) =>
-    app().inject({
-      method: 'POST',
-      url,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-      payload: new URLSearchParams(body).toString(),
-    });
+    postForm(app(), url, body, headers);
   const ok = (res: LightMyRequestResponse) => {
     expect(res.statusCode, res.body).toBeLessThan(400);
     return res;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDialects } from '../db/test-databases.js';
 import { startTestServer, type TestServer } from '../server/test-server.js';
 import { SoftAuthenticator } from './test-authenticator.js';
-import { decodePayload } from './test-helpers.js';
+import { decodePayload, postForm, sendJson } from './test-helpers.js';
 
 const ORIGIN = 'http://palisade.test';
 
@@ -18,19 +18,9 @@ describe.each(testDialects())('device flow and refresh tokens (%s)', (dialect) =
   const app = () => t.server.app;
 
   const json = (url: string, body: unknown, headers: Record<string, string> = {}) =>
-    app().inject({
-      method: 'POST',
-      url,
-      headers: { origin: ORIGIN, 'content-type': 'application/json', ...headers },
-      payload: JSON.stringify(body),
-    });
+    sendJson(app(), 'POST', url, body, { origin: ORIGIN, ...headers });
   const form = (url: string, body: Record<string, string>, headers: Record<string, string> = {}) =>
-    app().inject({
-      method: 'POST',
-      url,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-      payload: new URLSearchParams(body).toString(),
-    });
+    postForm(app(), url, body, headers);
   const oauthError = (res: LightMyRequestResponse) =>
     res.json<{ error: string; error_description: string }>();
 

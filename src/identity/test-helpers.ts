@@ -110,3 +110,36 @@ export function withHeaders(t: TestServer, headers: Record<string, string>): Tes
     },
   });
 }
+
+type App = TestServer['server']['app'];
+
+/** A form POST as a browser or an OAuth client sends it. */
+export function postForm(
+  app: App,
+  url: string,
+  body: Record<string, string>,
+  headers: Record<string, string> = {},
+) {
+  return app.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    payload: new URLSearchParams(body).toString(),
+  });
+}
+
+/** A JSON request, as the pages' scripts and API clients send it. */
+export function sendJson(
+  app: App,
+  method: InjectOptions['method'],
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
+  return app.inject({
+    method,
+    url,
+    headers: { 'content-type': 'application/json', ...headers },
+    payload: JSON.stringify(body),
+  });
+}
