@@ -2,7 +2,7 @@
 // how many registry tokens /token hands out, and how much manifest GET throughput a bearer token
 // costs compared with an anonymous pull of a public repository on the same server (the target:
 // auth costs at most 15%). Run `npx tsx bench/identity.bench.ts --help` for the options.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,14 +10,19 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { configSchema } from '../src/config/schema.js';
 import { openDatabase } from '../src/db/database.js';
 import { IdentityStore } from '../src/identity/store.js';
 import { createServer, type PalisadeServer } from '../src/server/server.js';
 import { OCI_MANIFEST } from './lib/registry-client.js';
-import { splitCommand, startPalisade, type RunningServer } from './lib/registry-servers.js';
+import {
+  mintPalisadeToken,
+  splitCommand,
+  startPalisade,
+  type RunningServer,
+} from './lib/registry-servers.js';
 import { machineInfo, machineLine, median } from './lib/report.js';
 
 const REPOSITORY = 'bench/app';
@@ -299,28 +304,21 @@ async function expectStatus(response: Response, expected: number, what: string):
   throw new Error(`${what}: expected HTTP ${expected}, got ${response.status}: ${body.slice(0, 500)}`);
 }
 
-async function adminToken(cli: string[], repoRoot: string, dataDir: string, port: number): Promise<string> {
-  const [command, ...args] = cli;
-  const { stdout } = await promisify(execFile)(
-    command!,
-    [
-      ...args,
-      'admin',
-      'token',
-      '--data-dir',
-      dataDir,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--ttl',
-      '1h',
-    ],
-    { cwd: repoRoot },
-  );
-  const token = stdout.trim();
-  if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) throw new Error(`palisade admin token printed ${stdout}`);
-  return token;
+function adminToken(cli: string[], repoRoot: string, dataDir: string, port: number): Promise<string> {
+  const argv = [
+    ...cli,
+    'admin',
+    'token',
+    '--data-dir',
+    dataDir,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--ttl',
+    '1h',
+  ];
+  return mintPalisadeToken(argv, { cwd: repoRoot, env: process.env });
 }
 
 /** Config, one layer and an OCI manifest under TAG, pushed with the admin token (pushes need auth). */

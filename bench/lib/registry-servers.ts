@@ -307,7 +307,7 @@ export function adminTokenArgv(serveArgv: string[], ttlSeconds: number): string[
 }
 
 /** Runs `palisade admin token` and returns the bare token it prints on stdout. */
-async function mintPalisadeToken(
+export async function mintPalisadeToken(
   argv: string[],
   options: { cwd: string; env: NodeJS.ProcessEnv },
 ): Promise<string> {
