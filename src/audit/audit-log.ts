@@ -50,11 +50,21 @@ export const ANONYMOUS_ACTOR: AuditActor = { subject: 'anonymous', kind: 'anonym
 const TYPE = /^dev\.palisade\.[a-z]+(\.[a-z-]+)+\.v\d+$/;
 
 export class AuditLog implements AuditRecorder {
+  readonly #appended: (() => void)[] = [];
+
   constructor(
     readonly store: AuditStore,
     /** Palisade's public URL; an event's `source` is it plus the API path. */
     private readonly origin: () => string,
   ) {}
+
+  /**
+   * Called after events were appended (before their transaction commits: listeners must look
+   * again later rather than expect to see them at once).
+   */
+  onAppend(listener: () => void): void {
+    this.#appended.push(listener);
+  }
 
   recordAlone(input: AuditInput): Promise<void> {
     return this.store.db.transaction().execute((trx) => this.record(trx, input));
@@ -92,6 +102,7 @@ export class AuditLog implements AuditRecorder {
       hash = next;
     }
     await this.store.appendMany(trx, rows);
+    for (const listener of this.#appended) listener();
   }
 
   #build(input: AuditInput) {

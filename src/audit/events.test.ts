@@ -489,6 +489,41 @@ describe.each(testDialects())('audit events (%s)', (dialect) => {
       run: async () =>
         ok(await app().inject({ method: 'DELETE', url: '/api/v1/iam/idps/other', headers: admin() })),
     },
+    // The sink is never contacted here (the delivery worker does not run in these tests).
+    'POST /api/v1/events/subscriptions': {
+      expect: ['dev.palisade.events.subscription.created.v1'],
+      run: async () =>
+        ok(
+          await json(
+            'POST',
+            '/api/v1/events/subscriptions',
+            { org: 'acme', sink_url: 'http://127.0.0.1:9/hook' },
+            admin(),
+          ),
+        ),
+    },
+    'POST /api/v1/events/subscriptions/:id/redeliver': {
+      expect: ['dev.palisade.events.subscription.redelivered.v1'],
+      run: async () => {
+        const [first] = (await t.server.subscriptions.list()).slice(-1);
+        ok(
+          await json('POST', `/api/v1/events/subscriptions/${first!.id}/redeliver`, { from_seq: 1 }, admin()),
+        );
+      },
+    },
+    'DELETE /api/v1/events/subscriptions/:id': {
+      expect: ['dev.palisade.events.subscription.deleted.v1'],
+      run: async () => {
+        const [first] = (await t.server.subscriptions.list()).slice(-1);
+        ok(
+          await app().inject({
+            method: 'DELETE',
+            url: `/api/v1/events/subscriptions/${first!.id}`,
+            headers: admin(),
+          }),
+        );
+      },
+    },
   };
 
   it('has an event case for every mutating route, and each emits its events', async () => {

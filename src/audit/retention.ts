@@ -24,14 +24,18 @@ export class Retention {
     private readonly keys: SigningKeys,
     private readonly issuer: () => string,
     readonly settings: RetentionSettings,
+    /** The last sequence number every subscriber has received: later events are kept for them. */
+    private readonly deliveredThrough: () => Promise<number | undefined> = () => Promise.resolve(undefined),
   ) {}
 
   async prune(now = Date.now()): Promise<PruneResult> {
     if (this.settings.legalHold) return { held: true, pruned: 0, errors: [] };
     const store = this.audit.store;
     try {
-      const through = await store.lastSeqBefore(store.db, now - this.settings.retentionMs);
-      if (through === undefined) return { held: false, pruned: 0, errors: [] };
+      const old = await store.lastSeqBefore(store.db, now - this.settings.retentionMs);
+      if (old === undefined) return { held: false, pruned: 0, errors: [] };
+      const delivered = await this.deliveredThrough();
+      const through = delivered === undefined ? old : Math.min(old, delivered);
       const last = await store.eventAt(store.db, through);
       if (!last) return { held: false, pruned: 0, errors: [] };
       const anchor = { seq: through, hash: last.hash, created_at: now };

@@ -126,6 +126,6 @@ export class AuditStore {
 }
 
 /** LIKE patterns are bound values too; only the wildcards inside a prefix need escaping. */
-function escapeLike(value: string): string {
+export function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, (c) => `\\${c}`);
 }

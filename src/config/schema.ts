@@ -1,5 +1,6 @@
 // The configuration schema: every setting Palisade reads, its type, bounds and default.
 import { z } from 'zod';
+import { isCidr } from '../delivery/sink-url.js';
 
 const MiB = 1024 * 1024;
 
@@ -106,6 +107,38 @@ const identitySchema = z
   })
   .strict();
 
+const deliverySchema = z
+  .object({
+    /**
+     * Networks (CIDR) sinks may be in although they are not public addresses, e.g. a SIEM at
+     * 10.20.0.0/16. Everything private, loopback, link-local or reserved is refused otherwise.
+     */
+    allowedNetworks: z
+      .array(z.string().max(50).refine(isCidr, 'must be a CIDR network such as 10.20.0.0/16'))
+      .max(100)
+      .default([]),
+    /** A sink must answer within this long. */
+    timeoutSeconds: z.number().int().min(1).max(60).default(10),
+    /** At most this much of a sink's answer is read. */
+    maxResponseBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024)
+      .default(64 * 1024),
+    /** Failures are retried for this long; then the subscription is marked failing and waits. */
+    retryHours: z.number().min(0.001).max(720).default(24),
+    /** The first retry waits about this long; each next one twice as long (with jitter)… */
+    backoffInitialMilliseconds: z.number().int().min(10).max(600_000).default(1000),
+    /** … up to this. */
+    backoffMaxSeconds: z.number().int().min(1).max(86_400).default(300),
+    /** Subscriptions one server delivers to at once. */
+    concurrency: z.number().int().min(1).max(64).default(4),
+    /** How often the worker looks for undelivered events besides being woken by new ones. */
+    pollMilliseconds: z.number().int().min(10).max(60_000).default(500),
+  })
+  .strict();
+
 const auditSchema = z
   .object({
     /** A signed checkpoint of the chain head after this many events … */
@@ -118,6 +151,8 @@ const auditSchema = z
     retentionDays: z.number().int().min(1).max(36_500).default(400),
     /** Legal hold: nothing is pruned while it is on. */
     legalHold: z.boolean().default(false),
+    /** Delivery of events to subscribers' sinks. */
+    delivery: deliverySchema.default(deliverySchema.parse({})),
   })
   .strict();
 

@@ -20,6 +20,7 @@ import { peopleMigration } from './migrations/0003-people.js';
 import { oauthMigration } from './migrations/0004-oauth.js';
 import { ssoMigration } from './migrations/0005-sso.js';
 import { auditMigration } from './migrations/0006-audit.js';
+import { eventDeliveryMigration } from './migrations/0007-event-delivery.js';
 import type { Database } from './schema.js';
 
 export interface DatabaseHandle {
@@ -101,6 +102,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0004-oauth': oauthMigration(dialect),
     '0005-sso': ssoMigration(dialect),
     '0006-audit': auditMigration(dialect),
+    '0007-event-delivery': eventDeliveryMigration(dialect),
   };
 }
 

@@ -254,6 +254,33 @@ export interface AuditAnchorTable {
   jws: string;
 }
 
+export interface EventSubscriptionsTable {
+  id: string;
+  org: string | null;
+  sink_url: string;
+  types: string;
+  description: string | null;
+  created_at: number;
+  created_by: string;
+  cursor_seq: number;
+  status: 'active' | 'failing';
+  failing_since: number | null;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  last_attempt_at: number | null;
+  last_delivered_at: number | null;
+  delivered_total: number;
+  lease_owner: string | null;
+  lease_until: number;
+}
+
+export interface ConfigSnapshotTable {
+  id: number;
+  settings: string;
+  updated_at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -282,4 +309,6 @@ export interface Database {
   audit_head: AuditHeadTable;
   audit_checkpoints: AuditCheckpointsTable;
   audit_anchor: AuditAnchorTable;
+  event_subscriptions: EventSubscriptionsTable;
+  config_snapshot: ConfigSnapshotTable;
 }

@@ -23,6 +23,8 @@ export const CAPABILITIES = [
   'iam.roles.write',
   'iam.identities.write',
   'events.read',
+  /** Creating, deleting and rewinding event subscriptions (deliveries to the organization's sinks). */
+  'events.subscriptions.write',
 ] as const;
 
 export type Capability = (typeof CAPABILITIES)[number];
@@ -41,6 +43,7 @@ export const ROLES = {
     'iam.roles.write',
     'iam.identities.write',
     'events.read',
+    'events.subscriptions.write',
   ],
   editor: ['repo.pull', 'repo.push', 'repo.delete', 'iam.read'],
   viewer: ['repo.pull', 'iam.read', 'events.read'],

@@ -33,6 +33,13 @@ import { mountRegistry } from '../registry/routes.js';
 import { RegistryService } from '../registry/service.js';
 import { RegistryStore } from '../registry/store.js';
 import { FsBlobStore } from '../storage/fs/fs-blob-store.js';
+import { Deliverer } from '../delivery/deliverer.js';
+import { createDeliveryMetrics } from '../delivery/metrics.js';
+import { mountSubscriptions } from '../delivery/routes.js';
+import { SubscriptionService } from '../delivery/service.js';
+import { SinkClient } from '../delivery/sink-client.js';
+import { SubscriptionStore } from '../delivery/store.js';
+import { WebhookTokens } from '../delivery/webhook-token.js';
 import { openCore } from './host-local.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 
@@ -62,6 +69,9 @@ export interface PalisadeServer {
   /** Queued pull events (when audit.recordPulls is on). */
   pulls: PullRecorder | undefined;
   retention: Retention;
+  /** Event subscriptions and the worker delivering to them. */
+  subscriptions: SubscriptionService;
+  deliverer: Deliverer;
   metrics: ServerMetrics;
   /** Every HTTP route with the capability it declared (the /v2 dispatcher declares per endpoint). */
   routes: RouteInventoryEntry[];
@@ -76,6 +86,8 @@ export interface ServerOptions {
   authorizer?: Authorizer;
   /** A pino destination for tests; defaults to stdout. */
   logStream?: NodeJS.WritableStream;
+  /** The delivery worker's clock (tests of the retry window). */
+  deliveryClock?: () => number;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -100,6 +112,39 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     audit,
   );
   const metrics = createMetrics(() => store.countUploads(database.db));
+  const subscriptionStore = new SubscriptionStore(database.db);
+  const delivery = config.audit.delivery;
+  const sinkPolicy = { dev: config.dev, allowedNetworks: delivery.allowedNetworks };
+  const deliverer = new Deliverer(
+    subscriptionStore,
+    audit,
+    new WebhookTokens(identity.keys, () => identity.tokens.issuer),
+    new SinkClient(sinkPolicy, {
+      timeoutMs: delivery.timeoutSeconds * 1000,
+      maxResponseBytes: delivery.maxResponseBytes,
+    }),
+    {
+      retryWindowMs: delivery.retryHours * 3_600_000,
+      backoffInitialMs: delivery.backoffInitialMilliseconds,
+      backoffMaxMs: delivery.backoffMaxSeconds * 1000,
+      concurrency: delivery.concurrency,
+      batchSize: 100,
+      leaseMs: 60_000,
+      pollMs: delivery.pollMilliseconds,
+    },
+    createDeliveryMetrics(metrics.registry, async () =>
+      (await subscriptions.list()).map((view) => ({
+        id: view.id,
+        org: view.org,
+        lagEvents: view.lag.events,
+        lagSeconds: view.lag.seconds,
+        failing: view.status === 'failing',
+      })),
+    ),
+    options.deliveryClock,
+  );
+  const subscriptions = new SubscriptionService(subscriptionStore, audit, sinkPolicy, () => deliverer.wake());
+  audit.onAppend(() => deliverer.nudge());
   const authorizer = options.authorizer ?? identity.authorizer;
 
   const app = Fastify({
@@ -268,6 +313,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   mountIam(app, identity.iam, identity.store);
   mountAudit(app, audit);
+  mountSubscriptions(app, subscriptions);
   mountSso(app, {
     sso: identity.sso,
     sessions: identity.sessions,
@@ -308,10 +354,16 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     everyEvents: config.audit.checkpointEveryEvents,
     everyMs: config.audit.checkpointEverySeconds * 1000,
   });
-  const retention = new Retention(audit, identity.keys, () => identity.tokens.issuer, {
-    retentionMs: config.audit.retentionDays * 86_400_000,
-    legalHold: config.audit.legalHold,
-  });
+  const retention = new Retention(
+    audit,
+    identity.keys,
+    () => identity.tokens.issuer,
+    {
+      retentionMs: config.audit.retentionDays * 86_400_000,
+      legalHold: config.audit.legalHold,
+    },
+    () => subscriptionStore.lowestCursor(database.db),
+  );
   const maintenanceTimer = setInterval(() => {
     identity.maintain().catch((error: unknown) => app.log.error({ err: error }, 'identity upkeep failed'));
     void retention.prune().then((result) => {
@@ -337,6 +389,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     checkpointer,
     pulls,
     retention,
+    subscriptions,
+    deliverer,
     metrics,
     routes,
     async listen() {
@@ -350,6 +404,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           'no administrator exists yet: open this one-time link within 15 minutes to register the first administrator’s passkey (palisade admin enroll prints a new one)',
         );
       }
+      deliverer.start();
       if (config.registry.gc.enabled) {
         gcTimer = setInterval(
           () => void runGc().catch(() => undefined),
@@ -375,6 +430,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       }
       await gcRunning?.catch(() => undefined);
       await pulls?.flush();
+      await deliverer.stop();
       await blobStore.close();
       await database.close();
     },
