@@ -51,6 +51,11 @@ const TYPE = /^dev\.palisade\.[a-z]+(\.[a-z-]+)+\.v\d+$/;
 
 export class AuditLog implements AuditRecorder {
   readonly #appended: (() => void)[] = [];
+  /**
+   * Off only in benchmarks measuring what auditing costs (bench/audit.bench.ts). Not a setting:
+   * no configuration reaches it, so a deployment cannot run without its log.
+   */
+  recording = true;
 
   constructor(
     readonly store: AuditStore,
@@ -79,7 +84,7 @@ export class AuditLog implements AuditRecorder {
    * insert per 100 events, one head update (how batched pulls stay cheap).
    */
   async recordMany(trx: Transaction<Database>, inputs: AuditInput[]): Promise<void> {
-    if (inputs.length === 0) return;
+    if (inputs.length === 0 || !this.recording) return;
     const built = inputs.map((input) => this.#build(input));
     const head = await this.store.lockHead(trx);
     let { seq, hash } = head;

@@ -9,6 +9,7 @@ import type { JSONWebKeySet } from 'jose';
 import { fromExported } from '../audit/export.js';
 import { verifyExport, type CheckpointRecord } from '../audit/verify-export.js';
 import { ApiClient, print, type ApiFlags } from './api-client.js';
+import { subscriptionsCommand } from './subscriptions-command.js';
 
 interface FilterFlags extends ApiFlags {
   since?: string;
@@ -155,6 +156,7 @@ export function eventsCommand(): Command {
         }
       }),
   );
+  events.addCommand(subscriptionsCommand());
   return events;
 }
 
