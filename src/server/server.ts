@@ -17,6 +17,7 @@ import { isCapability } from '../identity/capabilities.js';
 import rateLimit from '@fastify/rate-limit';
 import { SYSTEM_ACTOR, type AuditLog } from '../audit/audit-log.js';
 import { Checkpointer } from '../audit/checkpoints.js';
+import { recordConfiguration } from '../audit/configuration.js';
 import { auditScope, setPrincipal } from '../audit/context.js';
 import { PullRecorder } from '../audit/pull-recorder.js';
 import { Retention } from '../audit/retention.js';
@@ -95,6 +96,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<PalisadeServer> {
   let boundPort = config.port;
   const { database, identity, audit } = await openCore(config, () => issuerUrl(config, boundPort));
+  await recordConfiguration(audit, config);
   const dataDir = resolve(config.dataDir);
   const blobStore = new FsBlobStore(join(dataDir, 'blobs'));
   await blobStore.init();
