@@ -1,6 +1,6 @@
 // The configuration schema: every setting Palisade reads, its type, bounds and default.
 import { z } from 'zod';
-import { isCidr } from '../delivery/sink-url.js';
+import { isCidr } from '../lib/outbound.js';
 
 const MiB = 1024 * 1024;
 
@@ -109,14 +109,6 @@ const identitySchema = z
 
 const deliverySchema = z
   .object({
-    /**
-     * Networks (CIDR) sinks may be in although they are not public addresses, e.g. a SIEM at
-     * 10.20.0.0/16. Everything private, loopback, link-local or reserved is refused otherwise.
-     */
-    allowedNetworks: z
-      .array(z.string().max(50).refine(isCidr, 'must be a CIDR network such as 10.20.0.0/16'))
-      .max(100)
-      .default([]),
     /** A sink must answer within this long. */
     timeoutSeconds: z.number().int().min(1).max(60).default(10),
     /** At most this much of a sink's answer is read. */
@@ -156,6 +148,20 @@ const auditSchema = z
   })
   .strict();
 
+const outboundSchema = z
+  .object({
+    /**
+     * Networks (CIDR) the server may contact although they are not public addresses — an event
+     * sink or a Kubernetes issuer at 10.20.0.0/16, say. Everything private, loopback (outside
+     * development mode), link-local or reserved is refused otherwise.
+     */
+    allowedNetworks: z
+      .array(z.string().max(50).refine(isCidr, 'must be a CIDR network such as 10.20.0.0/16'))
+      .max(100)
+      .default([]),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     host: z.string().min(1).max(255).default('127.0.0.1'),
@@ -191,6 +197,7 @@ export const configSchema = z
     registry: registrySchema.default(registrySchema.parse({})),
     identity: identitySchema.default(identitySchema.parse({})),
     audit: auditSchema.default(auditSchema.parse({})),
+    outbound: outboundSchema.default(outboundSchema.parse({})),
   })
   .strict();
 

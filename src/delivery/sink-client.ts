@@ -4,7 +4,8 @@
 // checked on the resolved address of each connection, not just when the subscription was made.
 import http from 'node:http';
 import https from 'node:https';
-import { checkSinkUrl, guardedLookup, type SinkPolicy } from './sink-url.js';
+import { guardedLookup } from '../lib/outbound.js';
+import { checkSinkUrl, type SinkPolicy } from './sink-url.js';
 
 export interface SinkClientOptions {
   timeoutMs: number;
@@ -82,7 +83,7 @@ export class SinkClient implements SinkTransport {
 }
 
 function describe(error: NodeJS.ErrnoException): string {
-  if (error.code === 'ESINKREFUSED') return error.message;
+  if (error.code === 'EOUTBOUNDREFUSED') return error.message;
   if (error.code === 'ECONNREFUSED') return 'connection refused';
   if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') return 'sink host does not resolve';
   if (error.code === 'ECONNRESET') return 'connection reset';

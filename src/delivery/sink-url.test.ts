@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SinkClient } from './sink-client.js';
-import { checkSinkUrl, guardedLookup, refusalOf, type SinkPolicy } from './sink-url.js';
+import { guardedLookup, refusalOf } from '../lib/outbound.js';
+import { checkSinkUrl, type SinkPolicy } from './sink-url.js';
 
 const production: SinkPolicy = { dev: false, allowedNetworks: [] };
 const dev: SinkPolicy = { dev: true, allowedNetworks: [] };
@@ -68,7 +69,7 @@ describe('guardedLookup', () => {
 
   it('refuses a name that resolves to a refused address at connection time', async () => {
     await expect(lookup('localhost', production)).rejects.toMatchObject({
-      code: 'ESINKREFUSED',
+      code: 'EOUTBOUNDREFUSED',
       message: expect.stringMatching(/loopback/),
     });
     await expect(lookup('localhost', dev)).resolves.toMatch(/^(127\.0\.0\.1|::1)$/);

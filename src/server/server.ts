@@ -116,7 +116,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const metrics = createMetrics(() => store.countUploads(database.db));
   const subscriptionStore = new SubscriptionStore(database.db);
   const delivery = config.audit.delivery;
-  const sinkPolicy = { dev: config.dev, allowedNetworks: delivery.allowedNetworks };
+  const sinkPolicy = { dev: config.dev, allowedNetworks: config.outbound.allowedNetworks };
   const deliverer = new Deliverer(
     subscriptionStore,
     audit,

@@ -1,0 +1,119 @@
+// Outbound calls go only where they may (ARCHITECTURE rule 7): the server contacts hosts that
+// configuration or a trust policy names, and never an address outside the public unicast space —
+// private, loopback, link-local (cloud metadata), CGNAT, multicast, reserved, IPv6 tunnelling —
+// unless an administrator allowed its network (outbound.allowedNetworks). The check runs on the
+// address actually connected to (a `lookup` for sockets), so a name that later resolves
+// elsewhere is refused too (DNS rebinding). Used by event delivery and workload-issuer discovery.
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+
+export interface AddressPolicy {
+  /** Development mode: loopback addresses are allowed (plain-http test issuers and sinks). */
+  dev: boolean;
+  /** CIDR networks an administrator allows although they are not public (e.g. 10.20.0.0/16). */
+  allowedNetworks: readonly string[];
+}
+
+type Parsed = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+const networksCache = new WeakMap<readonly string[], Parsed[]>();
+
+function networks(policy: AddressPolicy): Parsed[] {
+  let parsed = networksCache.get(policy.allowedNetworks);
+  if (!parsed) {
+    parsed = policy.allowedNetworks.map((cidr) => ipaddr.parseCIDR(cidr));
+    networksCache.set(policy.allowedNetworks, parsed);
+  }
+  return parsed;
+}
+
+/** True when every entry is a CIDR network (for the configuration schema). */
+export function isCidr(value: string): boolean {
+  return ipaddr.isValidCIDR(value);
+}
+
+/** Why an address may not be connected to, or undefined when it may. */
+export function refusalOf(address: string, policy: AddressPolicy): string | undefined {
+  if (!ipaddr.isValid(address)) return `${address} is not an IP address`;
+  // ::ffff:10.0.0.1 is 10.0.0.1: judge the IPv4 address it carries.
+  const ip = ipaddr.process(address);
+  for (const [network, bits] of networks(policy)) {
+    if (network.kind() === ip.kind() && ip.match(network, bits)) return undefined;
+  }
+  const range = ip.range();
+  if (range === 'unicast') return undefined;
+  if (range === 'loopback' && policy.dev) return undefined;
+  return `${address} is a ${describeRange(range)} address; an administrator can allow its network in outbound.allowedNetworks`;
+}
+
+function describeRange(range: string): string {
+  return (
+    {
+      private: 'private',
+      loopback: 'loopback',
+      linkLocal: 'link-local',
+      uniqueLocal: 'unique-local',
+      carrierGradeNat: 'carrier-grade NAT',
+      unspecified: 'unspecified',
+      broadcast: 'broadcast',
+      multicast: 'multicast',
+      reserved: 'reserved',
+    }[range] ?? `non-public (${range})`
+  );
+}
+
+/** localhost, or a loopback IP literal (bracketed IPv6 too). */
+export function isLoopbackHost(hostname: string): boolean {
+  if (hostname === 'localhost') return true;
+  const bare = hostname.replace(/^\[|\]$/g, '');
+  return ipaddr.isValid(bare) && ipaddr.process(bare).range() === 'loopback';
+}
+
+/** Why a host may not be contacted (an address of it is refused, or it does not resolve), if so. */
+export async function hostRefusal(hostname: string, policy: AddressPolicy): Promise<string | undefined> {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) return refusalOf(host, policy);
+  let addresses: LookupAddress[];
+  try {
+    addresses = await new Promise<LookupAddress[]>((resolve, reject) =>
+      dnsLookup(host, { all: true }, (error, found) => (error ? reject(error) : resolve(found))),
+    );
+  } catch {
+    return `${host} does not resolve`;
+  }
+  for (const { address } of addresses) {
+    const refusal = refusalOf(address, policy);
+    if (refusal) return `${host} resolves to ${refusal}`;
+  }
+  return undefined;
+}
+
+type LookupCallback = (
+  error: NodeJS.ErrnoException | null,
+  address: string | LookupAddress[],
+  family?: number,
+) => void;
+
+/**
+ * A `lookup` for sockets to sinks: resolves as usual, then refuses the connection if any address
+ * is not allowed, so the check covers the address actually connected to.
+ */
+export function guardedLookup(policy: AddressPolicy) {
+  return (hostname: string, options: { all?: boolean }, callback: LookupCallback): void => {
+    dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) return callback(error, '');
+      for (const { address } of addresses) {
+        const refusal = refusalOf(address, policy);
+        if (refusal) {
+          const refused = new Error(`address refused: ${refusal}`) as NodeJS.ErrnoException;
+          refused.code = 'EOUTBOUNDREFUSED';
+          return callback(refused, '');
+        }
+      }
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0]!;
+      callback(null, first.address, first.family);
+    });
+  };
+}
