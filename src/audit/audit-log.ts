@@ -158,7 +158,12 @@ export function actorOf(principal: Principal): AuditActor {
     act.iss = claims.iss;
     act.sub = claims.sub;
   }
-  if (claims?.aud !== undefined) act.aud = claims.aud;
+  if (auth.workload) {
+    // A machine: the audience of its own token, the identity it assumed and the job's claims.
+    act.aud = auth.workload.aud;
+    act.identity = auth.workload.identity;
+    Object.assign(act, auth.workload.claims);
+  } else if (claims?.aud !== undefined) act.aud = claims.aud;
   if (auth.amr?.length) act.amr = auth.amr;
   if (auth.acr) act.acr = auth.acr;
   if (auth.auth_time !== undefined) act.auth_time = auth.auth_time;

@@ -489,6 +489,43 @@ describe.each(testDialects())('audit events (%s)', (dialect) => {
       run: async () =>
         ok(await app().inject({ method: 'DELETE', url: '/api/v1/iam/idps/other', headers: admin() })),
     },
+    'POST /api/v1/iam/identities': {
+      expect: ['dev.palisade.iam.identity.created.v1'],
+      run: async () =>
+        ok(
+          await json(
+            'POST',
+            '/api/v1/iam/identities',
+            {
+              organization: 'acme',
+              issuer: 'https://token.actions.githubusercontent.com',
+              subject: 'repo:acme/app:ref:refs/heads/main',
+              roles: ['pusher'],
+            },
+            admin(),
+          ),
+        ),
+    },
+    'PATCH /api/v1/iam/identities/:id': {
+      expect: ['dev.palisade.iam.identity.updated.v1'],
+      run: async () => {
+        const [last] = (await t.server.identity.trustPolicies.list()).slice(-1);
+        ok(await json('PATCH', `/api/v1/iam/identities/${last!.id}`, { max_ttl_seconds: 300 }, admin()));
+      },
+    },
+    'DELETE /api/v1/iam/identities/:id': {
+      expect: ['dev.palisade.iam.identity.deleted.v1'],
+      run: async () => {
+        const [last] = (await t.server.identity.trustPolicies.list()).slice(-1);
+        ok(
+          await app().inject({
+            method: 'DELETE',
+            url: `/api/v1/iam/identities/${last!.id}`,
+            headers: admin(),
+          }),
+        );
+      },
+    },
     // The sink is never contacted here (the delivery worker does not run in these tests).
     'POST /api/v1/events/subscriptions': {
       expect: ['dev.palisade.events.subscription.created.v1'],

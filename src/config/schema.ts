@@ -52,6 +52,22 @@ const registrySchema = z
   })
   .strict();
 
+const federationSchema = z
+  .object({
+    /** Clock difference tolerated when checking a workload token's exp, nbf and iat. */
+    clockSkewSeconds: z.number().int().min(0).max(300).default(60),
+    /** Workload tokens that live (or have lived) longer than this are refused. */
+    maxSubjectTokenLifetimeSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 86400)
+      .default(86400),
+    /** A workload issuer's discovery and JWKS must answer within this. */
+    issuerTimeoutSeconds: z.number().int().min(1).max(30).default(5),
+  })
+  .strict();
+
 const identitySchema = z
   .object({
     /**
@@ -99,6 +115,8 @@ const identitySchema = z
     rateLimitPerMinute: z.number().int().min(1).max(100_000).default(30),
     /** Requests per minute from one client address to /token (registry clients ask often). */
     tokenRateLimitPerMinute: z.number().int().min(1).max(1_000_000).default(1200),
+    /** Workload identity federation (RFC 8693 exchange of CI, cluster and cloud OIDC tokens). */
+    federation: federationSchema.default(federationSchema.parse({})),
     /** The `service` registry clients name when they ask /token for a token (and its audience). */
     registryService: z
       .string()

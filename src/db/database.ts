@@ -21,6 +21,7 @@ import { oauthMigration } from './migrations/0004-oauth.js';
 import { ssoMigration } from './migrations/0005-sso.js';
 import { auditMigration } from './migrations/0006-audit.js';
 import { eventDeliveryMigration } from './migrations/0007-event-delivery.js';
+import { federationMigration } from './migrations/0008-federation.js';
 import type { Database } from './schema.js';
 
 export interface DatabaseHandle {
@@ -103,6 +104,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0005-sso': ssoMigration(dialect),
     '0006-audit': auditMigration(dialect),
     '0007-event-delivery': eventDeliveryMigration(dialect),
+    '0008-federation': federationMigration(dialect),
   };
 }
 

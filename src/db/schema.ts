@@ -281,6 +281,25 @@ export interface ConfigSnapshotTable {
   updated_at: number;
 }
 
+export interface TrustPoliciesTable {
+  id: string;
+  organization: string;
+  description: string | null;
+  issuer: string | null;
+  issuer_pattern: string | null;
+  subject: string | null;
+  subject_pattern: string | null;
+  audience: string | null;
+  audience_pattern: string | null;
+  claim_patterns: string;
+  roles: string;
+  repositories: string;
+  max_ttl_seconds: number;
+  created_at: number;
+  updated_at: number;
+  created_by: string;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -311,4 +330,5 @@ export interface Database {
   audit_anchor: AuditAnchorTable;
   event_subscriptions: EventSubscriptionsTable;
   config_snapshot: ConfigSnapshotTable;
+  trust_policies: TrustPoliciesTable;
 }

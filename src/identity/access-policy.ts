@@ -33,8 +33,8 @@ export class AccessPolicy {
 
   /** The principal behind a verified token; throws InvalidTokenError for unknown or disabled users. */
   async principalFor(token: VerifiedToken): Promise<Principal> {
-    const { sub, amr, acr, auth_time, upstream } = token.claims;
-    const authentication = { amr, acr, auth_time, upstream };
+    const { sub, amr, acr, auth_time, upstream, workload } = token.claims;
+    const authentication = { amr, acr, auth_time, upstream, workload };
     const scopes = new Set(token.kind === 'access' ? token.claims.scope.split(' ').filter(Boolean) : []);
     if (sub === ANONYMOUS_SUBJECT && token.kind === 'registry') {
       return { ...ANONYMOUS, token, authentication: {} };
@@ -54,6 +54,9 @@ export class AccessPolicy {
       return { kind: 'user', subject: sub, admin, scopes, token, authentication };
     }
     if (sub.startsWith('identity:')) {
+      // Deleting the trust policy ends what its exchanged tokens may do at once.
+      if (!(await this.store.trustPolicyExists(this.store.db, sub.slice('identity:'.length))))
+        throw new InvalidTokenError('the identity behind this token no longer exists');
       return { kind: 'workload', subject: sub, admin: false, scopes, token, authentication };
     }
     throw new InvalidTokenError('token subject is not known here');

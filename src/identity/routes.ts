@@ -9,10 +9,15 @@ import { InvalidTokenError, OAuthError } from './errors.js';
 import type { IdentityService } from './service.js';
 import { SCOPES } from './access-policy.js';
 import type { AccessEntry } from './tokens.js';
+import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './federation/exchange.js';
+
+/** The /token username that makes the password a workload's OIDC token to exchange (`_oidc:<id>`). */
+const WORKLOAD_USERNAME = /^_oidc:(.{1,64})$/;
 
 const MAX_SCOPES = 32;
 const MAX_SCOPE_LENGTH = 600;
-const MAX_FORM_BYTES = 16 * 1024;
+/** Room for a 16 KiB workload token in a token-exchange form. */
+const MAX_FORM_BYTES = 32 * 1024;
 
 export function mountIdentity(
   app: FastifyInstance,
@@ -30,7 +35,11 @@ export function mountIdentity(
         token_endpoint: `${issuer}/oauth/token`,
         device_authorization_endpoint: `${issuer}/oauth/device_authorization`,
         revocation_endpoint: `${issuer}/oauth/revoke`,
-        grant_types_supported: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+        grant_types_supported: [
+          'urn:ietf:params:oauth:grant-type:device_code',
+          'refresh_token',
+          TOKEN_EXCHANGE_GRANT,
+        ],
         scopes_supported: [...SCOPES],
         response_types_supported: [],
         subject_types_supported: ['public'],
@@ -61,8 +70,17 @@ export function mountIdentity(
       );
       let principal: Principal;
       try {
-        principal = await identity.principalFromSecret(basicSecret(request.headers.authorization));
+        const credentials = basicCredentials(request.headers.authorization);
+        const workload = credentials && WORKLOAD_USERNAME.exec(credentials.username);
+        principal = workload
+          ? await identity.principalFromWorkloadToken(workload[1]!, credentials.secret)
+          : await identity.principalFromSecret(credentials?.secret);
       } catch (error) {
+        if (error instanceof OAuthError) {
+          throw new OciError('UNAUTHORIZED', `workload token refused: ${error.message}`, {
+            headers: { 'WWW-Authenticate': 'Basic realm="palisade", charset="UTF-8"' },
+          });
+        }
         if (!(error instanceof InvalidTokenError)) throw error;
         throw new OciError(
           'UNAUTHORIZED',
@@ -116,7 +134,10 @@ export function mountIdentity(
         );
         let principal: Principal;
         try {
-          principal = await identity.principalFromSecret(password);
+          const workload = WORKLOAD_USERNAME.exec(form.get('username') ?? '');
+          principal = workload
+            ? await identity.principalFromWorkloadToken(workload[1]!, password)
+            : await identity.principalFromSecret(password);
         } catch (error) {
           if (!(error instanceof InvalidTokenError)) throw error;
           throw new OAuthError('invalid_grant', `credentials refused: ${error.reason}`);
@@ -142,7 +163,19 @@ export function mountIdentity(
       );
       return reply.header('Cache-Control', 'no-store').send(started);
     });
-    scope.post('/oauth/token', { config: limited }, async (request, reply) => {
+    // Exchanges come from CI fleets and clusters: they get /token's larger allowance, counted apart.
+    const exchanging = (request: FastifyRequest) =>
+      request.body instanceof URLSearchParams && request.body.get('grant_type') === TOKEN_EXCHANGE_GRANT;
+    const tokenLimit = {
+      capability: 'public',
+      rateLimit: {
+        hook: 'preHandler' as const,
+        max: (request: FastifyRequest) => (exchanging(request) ? limits.tokenPerMinute : limits.perMinute),
+        keyGenerator: (request: FastifyRequest) =>
+          `${request.ip}|${exchanging(request) ? 'exchange' : 'oauth'}`,
+      },
+    };
+    scope.post('/oauth/token', { config: tokenLimit }, async (request, reply) => {
       const form = formOf(request);
       const grantType = form.get('grant_type');
       const clientId = form.get('client_id') ?? undefined;
@@ -151,6 +184,23 @@ export function mountIdentity(
         tokens = await identity.oauth.pollDevice(form.get('device_code') ?? undefined, clientId);
       } else if (grantType === 'refresh_token') {
         tokens = await identity.oauth.refresh(form.get('refresh_token') ?? undefined, clientId);
+      } else if (grantType === TOKEN_EXCHANGE_GRANT) {
+        const requestedType = form.get('requested_token_type');
+        if (requestedType !== null && requestedType !== ACCESS_TOKEN_TYPE) {
+          throw new OAuthError('invalid_request', `requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
+        }
+        const { minted } = await identity.exchange.exchange({
+          subjectToken: form.get('subject_token') ?? undefined,
+          subjectTokenType: form.get('subject_token_type') ?? undefined,
+          identity: form.get('identity') ?? undefined,
+        });
+        tokens = {
+          access_token: minted.token,
+          issued_token_type: ACCESS_TOKEN_TYPE,
+          token_type: 'Bearer',
+          expires_in: minted.expiresIn,
+          scope: 'registry api',
+        };
       } else {
         throw new OAuthError(
           grantType ? 'unsupported_grant_type' : 'invalid_request',
@@ -174,15 +224,16 @@ function formOf(request: FastifyRequest): URLSearchParams {
   return request.body;
 }
 
-/** The password of an HTTP Basic header (any username), or undefined when there is none. */
-function basicSecret(header: string | undefined): string | undefined {
+/** The username and password of an HTTP Basic header, or undefined when there is none. */
+function basicCredentials(header: string | undefined): { username: string; secret: string } | undefined {
   if (!header) return undefined;
   const match = /^Basic +([A-Za-z0-9+/]+=*) *$/i.exec(header);
   if (!match) throw new InvalidTokenError('the Authorization header must be HTTP Basic');
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
+  // `_oidc:<id>` holds a colon itself (RFC 7617 user-ids cannot): the id ends at the next one.
+  const colon = decoded.indexOf(':', decoded.startsWith('_oidc:') ? '_oidc:'.length : 0);
   if (colon === -1) throw new InvalidTokenError('malformed Basic credentials');
-  return decoded.slice(colon + 1);
+  return { username: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
 }
 
 /** Checks `service` and parses Docker scopes (`repository:<name>:<actions>`, `registry:catalog:*`). */

@@ -22,6 +22,10 @@ import { SsoStore } from './sso-store.js';
 import { SigningKeys } from './signing-keys.js';
 import { IdentityStore } from './store.js';
 import { TokenService, type AccessEntry, type MintedToken } from './tokens.js';
+import { TokenExchange } from './federation/exchange.js';
+import { DEFAULT_ISSUER_KEY_SETTINGS, IssuerKeys } from './federation/issuer-keys.js';
+import { FederationStore } from './federation/store.js';
+import { TrustPolicies } from './federation/trust-policies.js';
 
 export interface IdentityOptions {
   /** The issuer URL; a function because the listening port may be known only after start. */
@@ -42,6 +46,10 @@ export class IdentityService {
   readonly iam: IamService;
   readonly audit: AuditRecorder;
   readonly sso: SsoService;
+  /** Workload identity federation: trust policies and the RFC 8693 exchange. */
+  readonly trustPolicies: TrustPolicies;
+  readonly issuerKeys: IssuerKeys;
+  readonly exchange: TokenExchange;
 
   constructor(config: Config, database: DatabaseHandle, options: IdentityOptions) {
     this.store = new IdentityStore(database.db);
@@ -77,6 +85,37 @@ export class IdentityService {
       dev: config.dev,
       origin: options.issuer,
     });
+    const federation = config.identity.federation;
+    this.trustPolicies = new TrustPolicies(
+      new FederationStore(database.db),
+      this.store,
+      options.audit,
+      config.dev,
+    );
+    this.issuerKeys = new IssuerKeys({
+      ...DEFAULT_ISSUER_KEY_SETTINGS,
+      policy: { dev: config.dev, allowedNetworks: config.outbound.allowedNetworks },
+      timeoutMs: federation.issuerTimeoutSeconds * 1000,
+    });
+    this.exchange = new TokenExchange(this.trustPolicies, this.issuerKeys, this.tokens, options.audit, {
+      dev: config.dev,
+      defaultAudience: options.issuer,
+      clockSkewSeconds: federation.clockSkewSeconds,
+      maxSubjectTokenLifetimeSeconds: federation.maxSubjectTokenLifetimeSeconds,
+    });
+  }
+
+  /**
+   * The caller behind /token Basic credentials `_oidc:<identity id>` and a workload's OIDC token:
+   * the exchange in one step, as the workload principal of the token it yields.
+   */
+  async principalFromWorkloadToken(identity: string, subjectToken: string): Promise<Principal> {
+    const { minted } = await this.exchange.exchange({
+      identity,
+      subjectToken,
+      subjectTokenType: 'urn:ietf:params:oauth:token-type:jwt',
+    });
+    return this.policy.principalFor(await this.tokens.verify(minted.token, ['access']));
   }
 
   /** Periodic upkeep: key rotation and forgetting revocations of tokens that expired anyway. */

@@ -90,6 +90,13 @@ export class IdentityStore {
     return Number(row.n);
   }
 
+  async trustPolicyExists(ex: Executor, id: string): Promise<boolean> {
+    return (
+      (await ex.selectFrom('trust_policies').select('id').where('id', '=', id).executeTakeFirst()) !==
+      undefined
+    );
+  }
+
   // --- organizations and bindings ---
 
   async ensureOrganization(ex: Executor, name: string, now: number): Promise<void> {

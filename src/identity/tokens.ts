@@ -25,6 +25,17 @@ export interface Authentication {
   auth_time?: number;
   /** The upstream identity (SSO issuer and subject, or a workload's token issuer and subject). */
   upstream?: { iss: string; sub: string };
+  /** For exchanged workload tokens: the trust policy used and the claims it saw (bounded). */
+  workload?: WorkloadEvidence;
+}
+
+export interface WorkloadEvidence {
+  /** The trust policy (identity) the token was exchanged under. */
+  identity: string;
+  /** The external token's audience. */
+  aud: string[];
+  /** Claims describing the job: those the policy matched and well-known CI/cluster ones. */
+  claims: Record<string, string | number | boolean>;
 }
 
 export interface AccessEntry {
@@ -215,6 +226,7 @@ function cleanAuthentication(authentication: Authentication | undefined): Authen
   if (authentication.acr) out.acr = authentication.acr;
   if (authentication.auth_time !== undefined) out.auth_time = authentication.auth_time;
   if (authentication.upstream) out.upstream = authentication.upstream;
+  if (authentication.workload) out.workload = authentication.workload;
   return out;
 }
 

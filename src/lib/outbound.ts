@@ -5,6 +5,8 @@
 // address actually connected to (a `lookup` for sockets), so a name that later resolves
 // elsewhere is refused too (DNS rebinding). Used by event delivery and workload-issuer discovery.
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
@@ -116,4 +118,82 @@ export function guardedLookup(policy: AddressPolicy) {
       callback(null, first.address, first.family);
     });
   };
+}
+
+export interface FetchedJson {
+  body: unknown;
+  /** From the response's Cache-Control max-age (or s-maxage), when it has one. */
+  maxAgeSeconds?: number;
+}
+
+/**
+ * GET a JSON document from an allowed address, bounded: a deadline for the whole exchange, a cap on
+ * the body, no redirects followed. Rejects with a message naming what went wrong (safe to show).
+ */
+export function getJson(
+  url: URL,
+  options: { policy: AddressPolicy; timeoutMs: number; maxBytes: number },
+): Promise<FetchedJson> {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) {
+    const refusal = refusalOf(host, options.policy);
+    if (refusal) return Promise.reject(new Error(`address refused: ${refusal}`));
+  }
+  return new Promise<FetchedJson>((resolve, reject) => {
+    const request = (url.protocol === 'https:' ? https : http).request(url, {
+      method: 'GET',
+      lookup: guardedLookup(options.policy),
+      headers: { accept: 'application/json', 'user-agent': 'palisade' },
+    });
+    const deadline = setTimeout(
+      () => request.destroy(new Error(`no answer within ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    );
+    const fail = (error: Error) => {
+      clearTimeout(deadline);
+      reject(error);
+    };
+    request.on('error', (error: NodeJS.ErrnoException) =>
+      fail(new Error(error.code === 'ECONNREFUSED' ? 'connection refused' : error.message.slice(0, 200))),
+    );
+    request.on('response', (response) => {
+      const status = response.statusCode ?? 0;
+      if (status < 200 || status >= 300) {
+        response.resume();
+        fail(new Error(`answered HTTP ${status}`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      response.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > options.maxBytes) {
+          response.destroy();
+          fail(new Error(`answered more than ${options.maxBytes} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      response.on('error', (error) => fail(error));
+      response.on('end', () => {
+        clearTimeout(deadline);
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          reject(new Error('answered something that is not JSON'));
+          return;
+        }
+        const cacheControl = String(response.headers['cache-control'] ?? '');
+        const age = /(?:^|,)\s*(?:s-)?max-age=(\d{1,9})/.exec(cacheControl)?.[1];
+        resolve({
+          body,
+          ...(age !== undefined && !/no-store|no-cache/.test(cacheControl)
+            ? { maxAgeSeconds: Number(age) }
+            : {}),
+        });
+      });
+    });
+    request.end();
+  });
 }

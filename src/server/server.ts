@@ -26,6 +26,7 @@ import { organizationOf } from '../identity/capabilities.js';
 import { PeopleError } from '../identity/people-errors.js';
 import { mountIdentity } from '../identity/routes.js';
 import { mountIam } from '../identity/iam-routes.js';
+import { mountIdentities } from '../identity/federation/routes.js';
 import { mountSso } from '../identity/sso-routes.js';
 import { mountWeb } from '../identity/web-routes.js';
 import { issuerUrl, type IdentityService } from '../identity/service.js';
@@ -314,6 +315,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     tokenPerMinute: config.identity.tokenRateLimitPerMinute,
   });
   mountIam(app, identity.iam, identity.store);
+  mountIdentities(app, identity.trustPolicies);
   mountAudit(app, audit);
   mountSubscriptions(app, subscriptions);
   mountSso(app, {
