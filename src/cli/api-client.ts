@@ -1,12 +1,21 @@
 // How CLI commands call the server's JSON API: the server from --server or PALISADE_SERVER, the
 // token from --token or PALISADE_TOKEN or `palisade auth login`'s store (renewed as needed), and
 // errors turned into the server's own one-line message.
+import { Option, type Command } from 'commander';
 import { currentToken, serverOf } from './auth-command.js';
 
 export interface ApiFlags {
   server?: string;
   token?: string;
   output: 'table' | 'json';
+}
+
+/** The options every API command takes: --server, --token and --output. */
+export function api(command: Command): Command {
+  return command
+    .option('--server <url>', 'Palisade server (default $PALISADE_SERVER or http://127.0.0.1:5000)')
+    .option('--token <token>', 'access token (default $PALISADE_TOKEN, else the palisade auth login one)')
+    .addOption(new Option('--output <format>', 'output format').choices(['table', 'json']).default('table'));
 }
 
 export class ApiClient {

@@ -1,9 +1,11 @@
 // `palisade auth login|token|logout`: people sign the CLI in through the browser (device flow,
 // approved with a passkey or SSO), keep a short-lived access token plus a rotating refresh token
 // in a 0600 file, print a valid token on demand, and revoke both on logout.
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { deleteCredential, loadCredential, saveCredential, type StoredCredential } from './credentials.js';
 import {
+  exchangeWorkloadToken,
   normalizeServer,
   OAuthClientError,
   pollDeviceFlow,
@@ -72,6 +74,30 @@ export async function currentToken(server: string, options: { interactive: boole
   return (await deviceLogin(server, stored?.scope ?? 'registry api')).access_token;
 }
 
+/** A machine signs in with its own OIDC token (CI job, pod): no browser, nothing stored but the result. */
+async function workloadLogin(
+  server: string,
+  flags: ServerFlags & { identity?: string; identityToken?: string },
+): Promise<void> {
+  if (!flags.identity || !flags.identityToken) {
+    throw new Error('give both --identity <id> and --identity-token <file|->');
+  }
+  const subjectToken = (
+    flags.identityToken === '-' ? readFileSync(0, 'utf8') : readFileSync(flags.identityToken, 'utf8')
+  ).trim();
+  if (!subjectToken) throw new Error('the identity token is empty');
+  const credential = await exchangeWorkloadToken(server, flags.identity, subjectToken);
+  saveCredential(server, credential);
+  const expiresAt = new Date(credential.expires_at * 1000).toISOString();
+  if (flags.output === 'json') {
+    process.stdout.write(
+      `${JSON.stringify({ server, identity: flags.identity, access_token: credential.access_token, expires_at: expiresAt })}\n`,
+    );
+  } else {
+    process.stdout.write(`Signed in to ${server} as identity ${flags.identity} until ${expiresAt}.\n`);
+  }
+}
+
 export function authCommand(): Command {
   const auth = new Command('auth').description(
     'sign the CLI in to a Palisade server and get short-lived tokens',
@@ -87,8 +113,17 @@ export function authCommand(): Command {
         'space-separated scopes: registry, api, admin (admin only for administrators)',
         'registry api',
       )
-      .action(async (flags: ServerFlags & { scope: string }) => {
+      .option('--identity <id>', 'as a workload: the identity (trust policy) to assume, instead of a person')
+      .option(
+        '--identity-token <file>',
+        "as a workload: a file holding the platform's OIDC token (- reads standard input)",
+      )
+      .action(async (flags: ServerFlags & { scope: string; identity?: string; identityToken?: string }) => {
         const server = serverOf(flags);
+        if (flags.identity !== undefined || flags.identityToken !== undefined) {
+          await workloadLogin(server, flags);
+          return;
+        }
         const credential = await deviceLogin(server, flags.scope);
         const expiresAt = new Date(credential.expires_at * 1000).toISOString();
         if (flags.output === 'json') {

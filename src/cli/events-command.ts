@@ -8,7 +8,7 @@ import { SingleBar } from 'cli-progress';
 import type { JSONWebKeySet } from 'jose';
 import { fromExported } from '../audit/export.js';
 import { verifyExport, type CheckpointRecord } from '../audit/verify-export.js';
-import { ApiClient, print, type ApiFlags } from './api-client.js';
+import { api, ApiClient, print, type ApiFlags } from './api-client.js';
 import { subscriptionsCommand } from './subscriptions-command.js';
 
 interface FilterFlags extends ApiFlags {
@@ -18,13 +18,6 @@ interface FilterFlags extends ApiFlags {
   actor?: string;
   subject?: string;
   org?: string;
-}
-
-function api(command: Command): Command {
-  return command
-    .option('--server <url>', 'Palisade server (default $PALISADE_SERVER or http://127.0.0.1:5000)')
-    .option('--token <token>', 'access token (default $PALISADE_TOKEN, else the palisade auth login one)')
-    .addOption(new Option('--output <format>', 'output format').choices(['table', 'json']).default('table'));
 }
 
 function filters(command: Command): Command {

@@ -1,8 +1,9 @@
 // `palisade iam …`: manage users, role bindings and public repositories through the IAM API,
 // as a person signed in with `palisade auth login` or with a token in PALISADE_TOKEN.
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { UserView } from '../identity/iam.js';
-import { ApiClient, print, type ApiFlags } from './api-client.js';
+import { api, ApiClient, print, type ApiFlags } from './api-client.js';
+import { identitiesCommand } from './identities-command.js';
 
 type User = UserView;
 
@@ -12,13 +13,6 @@ interface Binding {
   role: string;
   organization: string;
   repository: string;
-}
-
-function api(command: Command): Command {
-  return command
-    .option('--server <url>', 'Palisade server (default $PALISADE_SERVER or http://127.0.0.1:5000)')
-    .option('--token <token>', 'access token (default $PALISADE_TOKEN, else the palisade auth login one)')
-    .addOption(new Option('--output <format>', 'output format').choices(['table', 'json']).default('table'));
 }
 
 const userRow = (u: User) => ({
@@ -37,7 +31,9 @@ const bindingRow = (b: Binding) => ({
 });
 
 export function iamCommand(): Command {
-  const iam = new Command('iam').description('manage users, role bindings and public repositories');
+  const iam = new Command('iam').description(
+    'manage users, role bindings, public repositories and workload identities',
+  );
 
   iam.addCommand(
     api(new Command('whoami').description('show who the current token belongs to')).action(
@@ -254,5 +250,6 @@ export function iamCommand(): Command {
     );
   }
   iam.addCommand(visibility);
+  iam.addCommand(identitiesCommand());
   return iam;
 }

@@ -126,6 +126,22 @@ export async function refreshCredential(
   return toCredential(body as unknown as TokenBody);
 }
 
+/** RFC 8693: trades a workload's OIDC token for a Palisade access token under a trust policy. */
+export async function exchangeWorkloadToken(
+  server: string,
+  identity: string,
+  subjectToken: string,
+): Promise<StoredCredential> {
+  const { status, body } = await form(server, '/oauth/token', {
+    grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+    subject_token: subjectToken,
+    subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+    identity,
+  });
+  if (status !== 200) fail(body, status);
+  return toCredential(body as unknown as TokenBody);
+}
+
 export async function revokeToken(server: string, token: string): Promise<void> {
   await form(server, '/oauth/revoke', { token });
 }

@@ -1,17 +1,10 @@
 // `palisade events subscriptions create|list|show|delete|redeliver`: manage where an
 // organization's events are delivered, and see how far behind each sink is.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import type { SubscriptionView } from '../delivery/service.js';
-import { ApiClient, print, type ApiFlags } from './api-client.js';
+import { api, ApiClient, print, type ApiFlags } from './api-client.js';
 
 const API = '/api/v1/events/subscriptions';
-
-function api(command: Command): Command {
-  return command
-    .option('--server <url>', 'Palisade server (default $PALISADE_SERVER or http://127.0.0.1:5000)')
-    .option('--token <token>', 'access token (default $PALISADE_TOKEN, else the palisade auth login one)')
-    .addOption(new Option('--output <format>', 'output format').choices(['table', 'json']).default('table'));
-}
 
 function rows(views: SubscriptionView[]) {
   return views.map((s) => ({
