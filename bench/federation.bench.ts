@@ -5,9 +5,8 @@
 // one on loopback (RS256, GitHub-Actions-shaped tokens); its keys are fetched once and cached.
 // Every exchange is audited (one event per exchange, written to the database). Run
 // `npx tsx bench/federation.bench.ts --help` for the options.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +20,7 @@ import {
 } from '../src/identity/federation/test-issuer.js';
 import { createServer, type PalisadeServer } from '../src/server/server.js';
 import { startPalisade } from './lib/registry-servers.js';
+import { canPin, pin } from './lib/cpu.js';
 import { machineInfo, machineLine, median } from './lib/report.js';
 
 const TARGET_PER_SECOND = 1000;
@@ -129,16 +129,6 @@ async function inProcessRound(
   };
 }
 
-function canPin(): boolean {
-  if (cpus().length < 2) return false;
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function httpRound(url: string, body: string, options: Options): Promise<Figures> {
   const result = await autocannon({
     url: `${url}/oauth/token`,
@@ -234,8 +224,8 @@ async function main(): Promise<number> {
       try {
         pinned = canPin();
         if (pinned) {
-          execFileSync('taskset', ['-a', '-p', '-c', '1', String(running.serverPid)], { stdio: 'ignore' });
-          execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+          pin(running.serverPid, 1);
+          pin(process.pid, 0);
         }
         const admin = await running.mintToken!();
         const discovery = (await (

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,7 @@ import {
   startPalisade,
   type RunningServer,
 } from './lib/registry-servers.js';
+import { canPin, pin } from './lib/cpu.js';
 import { machineInfo, machineLine, median } from './lib/report.js';
 
 const REPOSITORY = 'bench/app';
@@ -168,21 +169,6 @@ class Resources {
 }
 
 // --- CPU placement and accounting ---
-
-/** Pins every thread of `pid` (and the threads it starts later) to one CPU. */
-function pin(pid: number, cpu: number): void {
-  execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
-}
-
-function canPin(): boolean {
-  if (cpus().length < 2) return false;
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 let clockTicks: number | undefined;
 
