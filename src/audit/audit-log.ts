@@ -49,8 +49,22 @@ export const ANONYMOUS_ACTOR: AuditActor = { subject: 'anonymous', kind: 'anonym
 
 const TYPE = /^dev\.palisade\.[a-z]+(\.[a-z-]+)+\.v\d+$/;
 
+/** An event ready to append: built (and stamped) when it was recorded. */
+interface Built {
+  input: AuditInput;
+  json: Record<string, unknown>;
+  actor: AuditActor;
+  now: number;
+  id: string;
+}
+
+/** At most this many events share one group commit. */
+const GROUP_COMMIT_MAX = 500;
+
 export class AuditLog implements AuditRecorder {
   readonly #appended: (() => void)[] = [];
+  readonly #pending: { built: Built; resolve: () => void; reject: (error: Error) => void }[] = [];
+  #flushScheduled = false;
   /**
    * Off only in benchmarks measuring what auditing costs (bench/audit.bench.ts). Not a setting:
    * no configuration reaches it, so a deployment cannot run without its log.
@@ -71,8 +85,53 @@ export class AuditLog implements AuditRecorder {
     this.#appended.push(listener);
   }
 
+  /**
+   * Records an event in a transaction of its own, resolving once it is committed. Calls that
+   * arrive in the same turn of the event loop share one transaction (group commit): under load —
+   * token issuance, exchanges, sign-ins — one head lock and one commit serve many events.
+   */
   recordAlone(input: AuditInput): Promise<void> {
-    return this.store.db.transaction().execute((trx) => this.record(trx, input));
+    if (!this.recording) return Promise.resolve();
+    let built: Built;
+    try {
+      built = this.#build(input); // now, in the caller's scope (actor, request)
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ built, resolve, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => void this.#flush());
+      }
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#pending.splice(0, GROUP_COMMIT_MAX);
+    try {
+      await this.store.db.transaction().execute((trx) =>
+        this.#append(
+          trx,
+          batch.map((p) => p.built),
+        ),
+      );
+      for (const p of batch) p.resolve();
+    } catch (error) {
+      if (batch.length === 1) batch[0]!.reject(error as Error);
+      // One failing event must not take the others down with it: each on its own.
+      else {
+        for (const p of batch) {
+          await this.store.db
+            .transaction()
+            .execute((trx) => this.#append(trx, [p.built]))
+            .then(p.resolve, p.reject);
+        }
+      }
+    } finally {
+      if (this.#pending.length > 0) setImmediate(() => void this.#flush());
+      else this.#flushScheduled = false;
+    }
   }
 
   record(trx: Transaction<Database>, input: AuditInput): Promise<void> {
@@ -85,7 +144,13 @@ export class AuditLog implements AuditRecorder {
    */
   async recordMany(trx: Transaction<Database>, inputs: AuditInput[]): Promise<void> {
     if (inputs.length === 0 || !this.recording) return;
-    const built = inputs.map((input) => this.#build(input));
+    await this.#append(
+      trx,
+      inputs.map((input) => this.#build(input)),
+    );
+  }
+
+  async #append(trx: Transaction<Database>, built: Built[]): Promise<void> {
     const head = await this.store.lockHead(trx);
     let { seq, hash } = head;
     const rows: AuditEventsTable[] = [];
@@ -110,7 +175,7 @@ export class AuditLog implements AuditRecorder {
     for (const listener of this.#appended) listener();
   }
 
-  #build(input: AuditInput) {
+  #build(input: AuditInput): Built {
     if (!TYPE.test(input.type)) {
       throw new Error(
         `audit event type ${input.type} does not follow dev.palisade.<area>.<resource>.<verb>.vN`,
