@@ -107,6 +107,9 @@ export class TokenService {
     authentication?: Authentication;
     clientId?: string;
     ttlSeconds?: number;
+    /** Fixed ahead (with issuedAt) by callers that record the token's event while it is signed. */
+    jti?: string;
+    issuedAt?: number;
   }): Promise<MintedToken> {
     return this.#sign(
       {
@@ -119,6 +122,8 @@ export class TokenService {
         audience: this.issuer,
         type: ACCESS_TOKEN_TYPE,
         ttl: this.ttl(input.ttlSeconds),
+        ...(input.jti ? { jti: input.jti } : {}),
+        ...(input.issuedAt !== undefined ? { issuedAt: input.issuedAt } : {}),
       },
     );
   }
@@ -142,12 +147,19 @@ export class TokenService {
 
   async #sign(
     claims: Record<string, unknown>,
-    options: { subject: string; audience: string; type: string; ttl: number },
+    options: {
+      subject: string;
+      audience: string;
+      type: string;
+      ttl: number;
+      jti?: string;
+      issuedAt?: number;
+    },
   ): Promise<MintedToken> {
     const { kid, key } = await this.keys.signingKey();
-    const issuedAt = Math.floor(Date.now() / 1000);
+    const issuedAt = options.issuedAt ?? Math.floor(Date.now() / 1000);
     const expiresAt = issuedAt + options.ttl;
-    const jti = randomUUID();
+    const jti = options.jti ?? randomUUID();
     const token = await new SignJWT(claims)
       .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid, typ: options.type })
       .setIssuer(this.issuer)

@@ -10,6 +10,7 @@
 //      policy the caller chose — never revealing other policies;
 //   5. mint a token living min(policy maximum, 1 h, the subject token's remaining lifetime).
 // Every exchange, successful or not, is audited with the external token's claims (never the token).
+import { randomUUID } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { ANONYMOUS_ACTOR, type AuditActor, type AuditRecorder } from '../../audit/audit-log.js';
 import { OAuthError } from '../errors.js';
@@ -109,18 +110,36 @@ export class TokenExchange {
     try {
       const checked = await this.#exchange(request, (c) => (claims = c));
       policy = checked.policy;
-      const minted = await this.#mint(checked.policy, checked.claims);
-      await this.audit.recordAlone({
-        type: 'dev.palisade.auth.token.exchanged.v1',
-        subject: `identity:${policy.id}`,
-        org: policy.organization,
-        actor: workloadActor(policy, checked.claims),
-        body: {
-          identity: policy.id,
-          claims: checked.claims,
-          issued: { jti: minted.jti, expires_at: new Date(minted.expiresAt * 1000).toISOString() },
-        },
-      });
+      const issuedAt = Math.floor(this.clock() / 1000);
+      const ttl = Math.min(policy.max_ttl_seconds, 3600, (checked.claims.exp as number) - issuedAt);
+      if (ttl < 1) throw new OAuthError('invalid_grant', 'subject token expired');
+      const jti = randomUUID();
+      // Signed (off the main thread) while its event is written; the token is handed out only
+      // once both are done, so no token leaves without its committed event.
+      const [minted] = await Promise.all([
+        this.tokens.mintAccessToken({
+          subject: `identity:${policy.id}`,
+          scope: ['registry', 'api'],
+          authentication: {
+            upstream: { iss: checked.claims.iss, sub: checked.claims.sub },
+            workload: evidence(policy, checked.claims),
+          },
+          ttlSeconds: ttl,
+          jti,
+          issuedAt,
+        }),
+        this.audit.recordAlone({
+          type: 'dev.palisade.auth.token.exchanged.v1',
+          subject: `identity:${policy.id}`,
+          org: policy.organization,
+          actor: workloadActor(policy, checked.claims),
+          body: {
+            identity: policy.id,
+            claims: checked.claims,
+            issued: { jti, expires_at: new Date((issuedAt + ttl) * 1000).toISOString() },
+          },
+        }),
+      ]);
       return { minted, policy };
     } catch (error) {
       if (error instanceof OAuthError) {
@@ -280,18 +299,6 @@ export class TokenExchange {
       );
     }
     return payload as Claims;
-  }
-
-  #mint(policy: TrustPolicy, claims: Claims): Promise<MintedToken> {
-    const remaining = (claims.exp as number) - Math.floor(this.clock() / 1000);
-    const ttl = Math.min(policy.max_ttl_seconds, 3600, remaining);
-    if (ttl < 1) throw new OAuthError('invalid_grant', 'subject token expired');
-    return this.tokens.mintAccessToken({
-      subject: `identity:${policy.id}`,
-      scope: ['registry', 'api'],
-      authentication: { upstream: { iss: claims.iss, sub: claims.sub }, workload: evidence(policy, claims) },
-      ttlSeconds: ttl,
-    });
   }
 }
 
