@@ -4,8 +4,9 @@
 // changed (before and after) — or, on the very first start, what was applied — in one transaction
 // with the new snapshot. The legal hold gets its own event when it is switched on or off, because
 // it decides whether evidence may be deleted. Secrets are never copied: only whether they are set.
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
+import { safeUser } from '../identity/service.js';
 import type { AuditActor, AuditLog } from './audit-log.js';
 
 export interface ConfigurationResult {
@@ -48,16 +49,10 @@ function flatten(value: unknown, prefix = '', out: Record<string, unknown> = {})
 
 /** Who changes configuration: whoever started this process, on this host. */
 function operator(): AuditActor {
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // no passwd entry (some containers): the host and pid still say where it happened
-  }
   return {
     subject: 'system:palisade',
     kind: 'system',
-    act: { host: hostname(), os_user: user, pid: process.pid },
+    act: { host: hostname(), os_user: safeUser(), pid: process.pid },
   };
 }
 

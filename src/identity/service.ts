@@ -231,7 +231,8 @@ export function issuerUrl(config: Config, port = config.port): string {
   return `http://${urlHost}:${port}`;
 }
 
-function safeUser(): string {
+/** The OS user running this process ('unknown' without a passwd entry, as in some containers). */
+export function safeUser(): string {
   try {
     return userInfo().username;
   } catch {
