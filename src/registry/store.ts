@@ -124,7 +124,12 @@ export class RegistryStore {
   ): Promise<Map<string, number>> {
     const found = new Map<string, number>();
     if (digests.length === 0) return found;
-    await ex.updateTable('blobs').set({ last_used_at: now }).where('digest', 'in', digests).execute();
+    // Row by row in digest order: concurrent pushes sharing blobs then lock them in the same
+    // order (one multi-row UPDATE locks in heap order, which differs between transactions on
+    // PostgreSQL once rows have moved, and deadlocks).
+    for (const digest of [...new Set(digests)].sort()) {
+      await ex.updateTable('blobs').set({ last_used_at: now }).where('digest', '=', digest).execute();
+    }
     const rows = await ex
       .selectFrom('repository_blobs')
       .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
@@ -145,12 +150,14 @@ export class RegistryStore {
   ): Promise<Map<string, number>> {
     const found = new Map<string, number>();
     if (digests.length === 0) return found;
-    await ex
-      .updateTable('manifests')
-      .set({ last_used_at: now })
-      .where('repository', '=', repository)
-      .where('digest', 'in', digests)
-      .execute();
+    for (const digest of [...new Set(digests)].sort()) {
+      await ex
+        .updateTable('manifests')
+        .set({ last_used_at: now })
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .execute();
+    }
     const rows = await ex
       .selectFrom('manifests')
       .select(['digest', 'size'])
