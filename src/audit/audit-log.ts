@@ -9,7 +9,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { AuditEventsTable, Database } from '../db/schema.js';
 import type { Principal } from '../identity/authorizer.js';
 import type { Authentication } from '../identity/tokens.js';
-import { chainHash } from './chain.js';
+import { canonicalJson, hashCanonical } from './chain.js';
 import { currentScope } from './context.js';
 import type { AuditStore } from './store.js';
 
@@ -40,6 +40,8 @@ export interface AuditInput {
 /** What services need: record an event in the transaction that makes the change. */
 export interface AuditRecorder {
   record(trx: Transaction<Database>, input: AuditInput): Promise<void>;
+  /** Several events of one change, appended under one lock of the chain head. */
+  recordMany(trx: Transaction<Database>, inputs: AuditInput[]): Promise<void>;
   /** For events that accompany no change (refusals, reads): their own transaction. */
   recordAlone(input: AuditInput): Promise<void>;
 }
@@ -155,7 +157,9 @@ export class AuditLog implements AuditRecorder {
     let { seq, hash } = head;
     const rows: AuditEventsTable[] = [];
     for (const { input, json, actor, now, id } of built) {
-      const next = chainHash(hash, json);
+      // Stored as hashed: the canonical text (verification then hashes the stored text as is).
+      const canonical = canonicalJson(json);
+      const next = hashCanonical(hash, canonical);
       seq += 1;
       rows.push({
         seq,
@@ -165,7 +169,7 @@ export class AuditLog implements AuditRecorder {
         org: input.org ?? null,
         actor: actor.subject,
         time: now,
-        event: JSON.stringify(json),
+        event: canonical,
         prev_hash: hash,
         hash: next,
       });

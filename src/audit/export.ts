@@ -4,6 +4,17 @@
 import type { AuditEventsTable } from '../db/schema.js';
 import type { ChainRow } from './chain.js';
 
+/**
+ * One exported line without parsing the stored event: it is a JSON object, so the chain
+ * attributes are spliced in before its closing brace (same members as toExported, appended last).
+ */
+export function exportedLine(row: Pick<AuditEventsTable, 'seq' | 'prev_hash' | 'hash' | 'event'>): string {
+  const text = row.event.trimEnd();
+  if (!text.endsWith('}')) throw new Error(`stored event ${row.seq} is not a JSON object`);
+  const sep = text.slice(0, -1).trimEnd().endsWith('{') ? '' : ',';
+  return `${text.slice(0, -1)}${sep}"auditseq":${row.seq},"auditprevhash":${JSON.stringify(row.prev_hash)},"audithash":${JSON.stringify(row.hash)}}`;
+}
+
 export function toExported(row: AuditEventsTable): Record<string, unknown> {
   return {
     ...(JSON.parse(row.event) as Record<string, unknown>),

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { ORGANIZATION } from '../identity/iam.js';
 import { parseInput } from '../lib/validate.js';
 import type { AuditLog } from './audit-log.js';
-import { toExported } from './export.js';
+import { exportedLine, toExported } from './export.js';
 import type { EventFilter } from './store.js';
 
 const time = z
@@ -95,11 +95,14 @@ export function mountAudit(app: FastifyInstance, audit: AuditLog): void {
         if (query.format === 'batch') yield '[';
         for (;;) {
           const rows = await store.list(store.db, { ...filter, afterSeq: after }, 1000);
+          // One chunk per page, not per event; lines are spliced, not parsed and re-serialised.
+          let chunk = '';
           for (const row of rows) {
-            const json = JSON.stringify(toExported(row));
-            yield query.format === 'batch' ? `${first ? '' : ','}\n${json}` : `${json}\n`;
+            const json = exportedLine(row);
+            chunk += query.format === 'batch' ? `${first ? '' : ','}\n${json}` : `${json}\n`;
             first = false;
           }
+          if (chunk) yield chunk;
           if (rows.length < 1000) break;
           after = rows[rows.length - 1]!.seq;
         }

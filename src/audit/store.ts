@@ -110,6 +110,18 @@ export class AuditStore {
     return Number(result.numDeletedRows);
   }
 
+  /** The chain's columns only, in sequence order after `afterSeq` (verification). */
+  async chainRows(ex: Executor, afterSeq: number, limit: number) {
+    const rows = await ex
+      .selectFrom('audit_events')
+      .select(['seq', 'prev_hash', 'hash', 'event'])
+      .where('seq', '>', afterSeq)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
+  }
+
   /** Events in sequence order, keyset-paged after `afterSeq`. */
   async list(ex: Executor, filter: EventFilter, limit: number): Promise<AuditEventsTable[]> {
     let query = ex.selectFrom('audit_events').selectAll().orderBy('seq').limit(limit);

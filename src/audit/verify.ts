@@ -10,7 +10,7 @@ export async function verifyStored(store: AuditStore, pageSize = 5000): Promise<
   let from = anchor ? { seq: anchor.seq, hash: anchor.hash } : { seq: 0, hash: GENESIS_HASH };
   let checked = 0;
   for (;;) {
-    const rows = await store.list(store.db, { afterSeq: from.seq }, pageSize);
+    const rows = await store.chainRows(store.db, from.seq, pageSize);
     const result = verifyChain(rows, from);
     checked += result.checked;
     if (!result.ok) return { ...result, checked };

@@ -3,7 +3,7 @@
 // so a crash leaves at worst an invisible blob that garbage collection removes.
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import type { AuditRecorder } from '../audit/audit-log.js';
+import type { AuditInput, AuditRecorder } from '../audit/audit-log.js';
 import type { Database } from '../db/schema.js';
 import { organizationOf } from '../identity/capabilities.js';
 import type { Readable, Writable } from 'node:stream';
@@ -66,6 +66,20 @@ export class RegistryService {
     private readonly audit: AuditRecorder,
     private readonly clock: () => number = Date.now,
   ) {}
+
+  private eventInput(
+    verb: string,
+    repository: string,
+    subject: string,
+    body: Record<string, unknown>,
+  ): AuditInput {
+    return {
+      type: `dev.palisade.registry.${verb}.v1`,
+      subject,
+      org: organizationOf(repository),
+      body: { repository, ...body },
+    };
+  }
 
   /** Records a registry event in the transaction that makes the change. */
   private event(
@@ -431,22 +445,28 @@ export class RegistryService {
       for (const tag of tags) before.set(tag, await this.store.tagTarget(trx, repository, tag));
       await this.store.putManifest(trx, manifest, tags[0], now);
       for (const tag of tags.slice(1)) await this.store.putManifest(trx, manifest, tag, now);
-      await this.event(trx, 'manifest.pushed', repository, `${repository}@${digest}`, {
-        digest,
-        media_type: parsed.mediaType,
-        artifact_type: parsed.artifactType ?? null,
-        subject: parsed.subject?.digest ?? null,
-        size: payload.length,
-        tags,
-      });
+      // One append for the push and its tag moves: one head lock, one insert, one head update.
+      const events: AuditInput[] = [
+        this.eventInput('manifest.pushed', repository, `${repository}@${digest}`, {
+          digest,
+          media_type: parsed.mediaType,
+          artifact_type: parsed.artifactType ?? null,
+          subject: parsed.subject?.digest ?? null,
+          size: payload.length,
+          tags,
+        }),
+      ];
       for (const [tag, previous] of before) {
         if (previous === digest) continue;
-        await this.event(trx, 'tag.updated', repository, `${repository}:${tag}`, {
-          tag,
-          before: previous ?? null,
-          after: digest,
-        });
+        events.push(
+          this.eventInput('tag.updated', repository, `${repository}:${tag}`, {
+            tag,
+            before: previous ?? null,
+            after: digest,
+          }),
+        );
       }
+      await this.audit.recordMany(trx, events);
     });
     return { digest, subject: parsed.subject?.digest };
   }
