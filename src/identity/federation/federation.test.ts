@@ -411,6 +411,27 @@ describe.each(testDialects())('workload identity federation (%s)', (dialect) => 
       expect(stranger.requests).toEqual([]);
     });
 
+    it('refuses issuer URLs that are not plain https (before any lookup)', async () => {
+      for (const [iss, problem] of [
+        ['http://issuer.example.com', 'must be an https:// URL'],
+        ['https://user@issuer.example.com', 'must not contain user information'],
+        ['https://issuer.example.com/?tenant=1', 'must not have a query'],
+        ['https://issuer.example.com/#x', 'must not have a fragment'],
+        [`https://issuer.example.com/${'a'.repeat(300)}`, 'is longer than 255 characters'],
+      ] as const) {
+        const token = await github.mint({
+          ...githubClaims({ repository: 'acme/app', audience: ORIGIN }),
+          iss,
+        });
+        const body = await refused(
+          token,
+          release.id,
+          new RegExp(problem.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')),
+        );
+        expect(body.error).toBe('invalid_grant');
+      }
+    });
+
     it('uses the single matching identity when none is named, and asks to choose when several match', async () => {
       expect((await exchange(await ghToken())).statusCode).toBe(200);
       await refused(
