@@ -20,7 +20,7 @@ export function auditedSettings(config: Config): Record<string, unknown> {
   const { keyEncryptionKey, ...identityRest } = identity;
   return {
     ...rest,
-    database: databaseUrl ? withoutPassword(databaseUrl) : 'sqlite (in the data directory)',
+    database: databaseUrl ? redactedDatabaseUrl(databaseUrl) : 'sqlite (in the data directory)',
     identity: {
       ...identityRest,
       keyEncryptionKey: keyEncryptionKey ? 'set in configuration' : 'generated in the data directory',
@@ -28,7 +28,8 @@ export function auditedSettings(config: Config): Record<string, unknown> {
   };
 }
 
-function withoutPassword(url: string): string {
+/** A database URL as evidence: its credential (if the URL carries one) replaced. */
+function redactedDatabaseUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = 'redacted';
