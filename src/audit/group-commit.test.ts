@@ -1,6 +1,7 @@
 // Events recorded on their own (token issuance, exchanges, sign-ins) share transactions when they
 // arrive together: each keeps the actor and request of the scope it was recorded in, the chain
 // stays whole and gap-free, every caller learns of its own commit, and a bad event fails alone.
+// Verification of such a live log judges the chain up to the head it read first.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDialects } from '../db/test-databases.js';
 import { startTestServer, type TestServer } from '../server/test-server.js';
@@ -50,5 +51,23 @@ describe.each(testDialects())('group commit of events recorded alone (%s)', (dia
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     const rows = await audit.store.list(audit.store.db, { afterSeq: before }, 10);
     expect(rows.map((r) => r.subject)).toEqual(['good-1', 'good-2']);
+  });
+
+  it('verifies a live log: events appended while verification runs are not a truncation', async () => {
+    const audit = t.server.audit;
+    // A store whose last page is followed at once by another append, as on a busy server.
+    let appended = false;
+    const racing = Object.create(audit.store) as typeof audit.store;
+    racing.chainRows = async (ex, afterSeq, limit) => {
+      const rows = await audit.store.chainRows(ex, afterSeq, limit);
+      if (rows.length < limit && !appended) {
+        appended = true;
+        await audit.recordAlone({ type: 'dev.palisade.test.thing.done.v1' });
+      }
+      return rows;
+    };
+    const result = await verifyStored(racing, 7);
+    expect(appended).toBe(true);
+    expect(result.ok, JSON.stringify(result.firstBad)).toBe(true);
   });
 });
