@@ -26,6 +26,7 @@ import { configSchema, type ConfigInput } from '../src/config/schema.js';
 import type { Dialect } from '../src/db/dialect.js';
 import { createTestDatabase, type TestDatabase } from '../src/db/test-databases.js';
 import { createServer, type PalisadeServer } from '../src/server/server.js';
+import { runBenchmark } from './lib/main.js';
 import { machineInfo, machineLine, median } from './lib/report.js';
 
 const REPOSITORY = 'bench/app';
@@ -1245,27 +1246,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const resources = new Resources();
-  process.on('exit', () => resources.cleanupNow());
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      resources.interrupted = signal;
-      progress(`${signal}: stopping`);
-      void resources.cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-    });
-  }
-  try {
-    await run(options, resources);
-    return 0;
-  } catch (error) {
-    if (resources.interrupted) return 1;
-    process.stderr.write(
-      `\nbenchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    return 1;
-  } finally {
-    await resources.cleanup();
-  }
+  return runBenchmark(new Resources(), (resources) => run(options, resources), { progress });
 }
 
 process.exitCode = await main();

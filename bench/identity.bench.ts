@@ -24,6 +24,7 @@ import {
   type RunningServer,
 } from './lib/registry-servers.js';
 import { canPin, pin } from './lib/cpu.js';
+import { runBenchmark } from './lib/main.js';
 import { machineInfo, machineLine, median } from './lib/report.js';
 
 const REPOSITORY = 'bench/app';
@@ -682,40 +683,17 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const resources = new Resources();
-  process.on('exit', () => resources.cleanupNow());
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      resources.interrupted = signal;
-      progress(`${signal}: stopping`);
-      void resources.cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-    });
-  }
-  try {
-    await run(options, resources);
-    return 0;
-  } catch (error) {
-    if (resources.interrupted) return 1;
-    let failure = error;
-    try {
-      resources.server?.assertAlive(); // a crash explains itself better than ECONNRESET
-    } catch (crash) {
-      failure = crash;
-    }
-    process.stderr.write(
-      `\nbenchmark failed: ${failure instanceof Error ? failure.message : String(failure)}\n`,
-    );
-    for (
-      let cause = failure instanceof Error ? failure.cause : undefined;
-      cause instanceof Error;
-      cause = cause.cause
-    ) {
-      process.stderr.write(`  cause: ${cause.message}\n`);
-    }
-    return 1;
-  } finally {
-    await resources.cleanup();
-  }
+  return runBenchmark(new Resources(), (resources) => run(options, resources), {
+    progress,
+    explain: (error, resources) => {
+      try {
+        resources.server?.assertAlive(); // a crash explains itself better than ECONNRESET
+        return error;
+      } catch (crash) {
+        return crash;
+      }
+    },
+  });
 }
 
 process.exitCode = await main();

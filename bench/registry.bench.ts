@@ -13,6 +13,7 @@ import { BlobSource } from './lib/blob-source.js';
 import { writeBlobFiles, type BlobFiles } from './lib/curl-transfer.js';
 import { readPeakRssBytes, withRssSampling } from './lib/proc-memory.js';
 import { RegistryClient, type PushedImage } from './lib/registry-client.js';
+import { runBenchmark } from './lib/main.js';
 import {
   DISTRIBUTION_BINARY,
   PALISADE_TOKEN_TTL_SECONDS,
@@ -502,33 +503,10 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const resources = new Resources();
-  process.on('exit', () => resources.cleanupNow());
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      resources.interrupted = signal;
-      progress(`${signal}: stopping the registries`);
-      void resources.cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-    });
-  }
-  try {
-    await run(options, resources);
-    return 0;
-  } catch (error) {
-    if (resources.interrupted) return 1; // the signal handler exits with its own code
-    process.stderr.write(`\nbenchmark failed: ${error instanceof Error ? error.message : String(error)}\n`);
-    // fetch() says only "fetch failed"; what failed is in the chain of causes.
-    for (
-      let cause = error instanceof Error ? error.cause : undefined;
-      cause instanceof Error;
-      cause = cause.cause
-    ) {
-      process.stderr.write(`  cause: ${cause.message}\n`);
-    }
-    return 1;
-  } finally {
-    await resources.cleanup();
-  }
+  return runBenchmark(new Resources(), (resources) => run(options, resources), {
+    progress,
+    stopping: 'stopping the registries',
+  });
 }
 
 process.exitCode = await main();
