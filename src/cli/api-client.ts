@@ -18,6 +18,9 @@ export function api(command: Command): Command {
     .addOption(new Option('--output <format>', 'output format').choices(['table', 'json']).default('table'));
 }
 
+/** For repeatable options (--role a --role b): commander's collector. */
+export const repeatable = (value: string, previous: string[] = []): string[] => [...previous, value];
+
 export class ApiClient {
   private constructor(
     readonly server: string,

@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { TrustPolicy } from '../identity/federation/policy.js';
 import { parseDuration } from '../lib/duration.js';
-import { api, ApiClient, print, type ApiFlags } from './api-client.js';
+import { api, ApiClient, print, repeatable, type ApiFlags } from './api-client.js';
 import { policyFields, type PresetFlags } from './identity-presets.js';
 
 const API = '/api/v1/iam/identities';
@@ -15,8 +15,6 @@ interface GrantFlags {
   maxTtl?: number;
   description?: string;
 }
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 function seconds(value: string): number {
   const parsed = parseDuration(value);
@@ -45,12 +43,12 @@ function policyOptions(command: Command): Command {
     .option('--subject-pattern <regex>', '… or a pattern (anchored)')
     .option('--audience <aud>', 'the audience the token must carry (default: this server’s URL)')
     .option('--audience-pattern <regex>', '… or a pattern')
-    .option('--claim-pattern <name=regex>', 'another claim that must match (repeatable)', collect)
-    .option('--role <role>', 'role granted: pusher, puller, editor, viewer (repeatable)', collect)
+    .option('--claim-pattern <name=regex>', 'another claim that must match (repeatable)', repeatable)
+    .option('--role <role>', 'role granted: pusher, puller, editor, viewer (repeatable)', repeatable)
     .option(
       '--repository <name>',
       'only on this repository (repeatable; default: the whole organization)',
-      collect,
+      repeatable,
     )
     .option('--max-ttl <duration>', 'longest life of an exchanged token (default 15m, at most 1h)', seconds)
     .option('--description <text>', 'what it is for');

@@ -2,7 +2,7 @@
 // organization's events are delivered, and see how far behind each sink is.
 import { Command, InvalidArgumentError } from 'commander';
 import type { SubscriptionView } from '../delivery/service.js';
-import { api, ApiClient, print, type ApiFlags } from './api-client.js';
+import { api, ApiClient, print, repeatable, type ApiFlags } from './api-client.js';
 
 const API = '/api/v1/events/subscriptions';
 
@@ -18,8 +18,6 @@ function rows(views: SubscriptionView[]) {
     last_error: s.last_error ?? '',
   }));
 }
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 function sequence(value: string): number {
   if (!/^[1-9]\d{0,14}$/.test(value)) throw new InvalidArgumentError('give a sequence number such as 1042');
@@ -39,7 +37,7 @@ export function subscriptionsCommand(): Command {
         .option(
           '--type <prefix>',
           'only types starting with this (repeatable), e.g. dev.palisade.registry.',
-          collect,
+          repeatable,
           [],
         )
         .option('--description <text>', 'a note for whoever reads the list')
