@@ -22,6 +22,7 @@ import { ssoMigration } from './migrations/0005-sso.js';
 import { auditMigration } from './migrations/0006-audit.js';
 import { eventDeliveryMigration } from './migrations/0007-event-delivery.js';
 import { federationMigration } from './migrations/0008-federation.js';
+import { scanningMigration } from './migrations/0009-scanning.js';
 import type { Database } from './schema.js';
 
 export interface DatabaseHandle {
@@ -105,6 +106,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0006-audit': auditMigration(dialect),
     '0007-event-delivery': eventDeliveryMigration(dialect),
     '0008-federation': federationMigration(dialect),
+    '0009-scanning': scanningMigration(dialect),
   };
 }
 

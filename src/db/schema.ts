@@ -331,4 +331,92 @@ export interface Database {
   event_subscriptions: EventSubscriptionsTable;
   config_snapshot: ConfigSnapshotTable;
   trust_policies: TrustPoliciesTable;
+  jobs: JobsTable;
+  image_analyses: ImageAnalysesTable;
+  image_packages: ImagePackagesTable;
+  vulnerabilities: VulnerabilitiesTable;
+  affected_packages: AffectedPackagesTable;
+  findings: FindingsTable;
+}
+
+export interface JobsTable {
+  id: string;
+  kind: string;
+  key: string;
+  payload: string;
+  state: 'queued' | 'running' | 'succeeded' | 'failed';
+  attempts: number;
+  max_attempts: number;
+  rerun: number;
+  run_after: number;
+  lease_owner: string | null;
+  lease_until: number;
+  last_error: string | null;
+  result: string | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export interface ImageAnalysesTable {
+  repository: string;
+  digest: string;
+  status: 'queued' | 'running' | 'done' | 'failed';
+  failure_reason: string | null;
+  failure_message: string | null;
+  distro: string | null;
+  inventory: string | null;
+  package_count: number;
+  spdx_digest: string | null;
+  cyclonedx_digest: string | null;
+  layer_bytes: number;
+  analysed_at: number | null;
+  matched_at: number | null;
+  updated_at: number;
+}
+
+export interface ImagePackagesTable {
+  repository: string;
+  digest: string;
+  ecosystem: string;
+  name: string;
+}
+
+export interface VulnerabilitiesTable {
+  id: string;
+  modified: string;
+  modified_ms: number;
+  published: string | null;
+  withdrawn: string | null;
+  aliases: string;
+  summary: string | null;
+  severity: string | null;
+  record: string;
+  imported_at: number;
+}
+
+export interface AffectedPackagesTable {
+  vuln_id: string;
+  idx: number;
+  ecosystem: string;
+  name: string;
+  affected: string;
+}
+
+export interface FindingsTable {
+  repository: string;
+  digest: string;
+  vuln_id: string;
+  purl: string;
+  ids: string;
+  aliases: string;
+  package_name: string;
+  package_version: string;
+  ecosystem: string;
+  fixed_version: string | null;
+  severity: string;
+  score: number | null;
+  summary: string | null;
+  evidence: string;
+  first_seen_at: number;
 }
