@@ -6,12 +6,15 @@ import { adminCommand } from './admin-command.js';
 import { authCommand } from './auth-command.js';
 import { iamCommand } from './iam-command.js';
 import { auditCommand, eventsCommand } from './events-command.js';
+import { scanCommand, sbomCommand } from './scan-command.js';
 import { serveCommand } from './serve-command.js';
+import { vulndbCommand } from './vulndb-command.js';
+import { PALISADE_VERSION } from '../lib/version.js';
 
 const program = new Command()
   .name('palisade')
   .description('Palisade: a secure-by-design OCI registry and supply-chain security platform')
-  .version('0.1.0')
+  .version(PALISADE_VERSION)
   .showHelpAfterError()
   .exitOverride();
 
@@ -21,6 +24,9 @@ program.addCommand(authCommand());
 program.addCommand(iamCommand());
 program.addCommand(eventsCommand());
 program.addCommand(auditCommand());
+program.addCommand(scanCommand());
+program.addCommand(sbomCommand());
+program.addCommand(vulndbCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -180,6 +180,24 @@ const outboundSchema = z
   })
   .strict();
 
+const scanningSchema = z
+  .object({
+    /** Analyse every pushed image (SBOMs as referrers, vulnerability findings). */
+    enabled: z.boolean().default(true),
+    /** Analyses run at once by this server (each keeps one core busy while it decompresses). */
+    concurrency: z.number().int().min(1).max(32).default(1),
+    /** How often the job worker looks for queued work that nothing announced. */
+    jobPollMilliseconds: z.number().int().min(10).max(600_000).default(2000),
+    /** Bounds on one image's analysis; a layer over them fails its analysis with the reason. */
+    maxDecompressedBytes: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(16 * 1024 ** 3),
+    maxEntries: z.number().int().min(1000).default(2_000_000),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     host: z.string().min(1).max(255).default('127.0.0.1'),
@@ -216,6 +234,7 @@ export const configSchema = z
     identity: identitySchema.default(identitySchema.parse({})),
     audit: auditSchema.default(auditSchema.parse({})),
     outbound: outboundSchema.default(outboundSchema.parse({})),
+    scanning: scanningSchema.default(scanningSchema.parse({})),
   })
   .strict();
 

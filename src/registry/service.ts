@@ -6,7 +6,7 @@ import type { Transaction } from 'kysely';
 import type { AuditInput, AuditRecorder } from '../audit/audit-log.js';
 import type { Database } from '../db/schema.js';
 import { organizationOf } from '../identity/capabilities.js';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { digestOf, parseDigest, type ParsedDigest } from '../lib/digest.js';
 import { KeyedMutex } from '../lib/keyed-mutex.js';
 import {
@@ -18,7 +18,7 @@ import {
   type ByteRange,
 } from '../storage/blob-store.js';
 import { OciError, blobUnknown, manifestUnknown, nameUnknown, uploadUnknown } from './errors.js';
-import { MediaTypes, parseManifest, type Descriptor } from './manifest.js';
+import { MediaTypes, parseManifest, type Descriptor, type ParsedManifest } from './manifest.js';
 import { isValidRepositoryName, isValidTag } from './names.js';
 import type { RegistryStore } from './store.js';
 
@@ -55,9 +55,28 @@ export interface ContentRange {
   end: number;
 }
 
+/** A manifest stored by a push, as listeners see it. */
+export interface PushedManifest {
+  repository: string;
+  digest: string;
+  payload: Buffer;
+  parsed: ParsedManifest;
+}
+
+/**
+ * Work that follows a push (e.g. queueing its analysis). `inTransaction` runs in the push's own
+ * transaction, so what it writes is durable exactly when the push is; `committed` runs after.
+ */
+export interface ManifestListener {
+  inTransaction(trx: Transaction<Database>, pushed: PushedManifest): Promise<void>;
+  committed(pushed: PushedManifest): void;
+  deleted(trx: Transaction<Database>, repository: string, digest: string): Promise<void>;
+}
+
 export class RegistryService {
   /** Serialises blob commits with garbage collection of the same digest. */
   readonly digestLocks = new KeyedMutex();
+  readonly listeners: ManifestListener[] = [];
 
   constructor(
     readonly store: RegistryStore,
@@ -211,6 +230,20 @@ export class RegistryService {
       });
       return digest;
     });
+  }
+
+  /** Stores a small blob Palisade itself produces (e.g. an SBOM), verified like any upload. */
+  async putBlob(repository: string, bytes: Buffer): Promise<{ digest: string; size: number }> {
+    const digest = digestOf(bytes);
+    const id = randomUUID();
+    await this.blobs.createUpload(id);
+    try {
+      await this.appendBytes(id, 0, Readable.from([bytes]), bytes.length);
+      await this.commitBlob(repository, id, digest, false);
+    } finally {
+      await this.blobs.abort(id);
+    }
+    return { digest, size: bytes.length };
   }
 
   /** POST ?digest=: the whole blob in one request, verified while it streams. */
@@ -467,7 +500,10 @@ export class RegistryService {
         );
       }
       await this.audit.recordMany(trx, events);
+      for (const listener of this.listeners)
+        await listener.inTransaction(trx, { repository, digest, payload, parsed });
     });
+    for (const listener of this.listeners) listener.committed({ repository, digest, payload, parsed });
     return { digest, subject: parsed.subject?.digest };
   }
 
@@ -488,6 +524,8 @@ export class RegistryService {
       }
       const deleted = await this.store.deleteManifest(trx, repository, reference.digest.digest);
       if (deleted) {
+        for (const listener of this.listeners)
+          await listener.deleted(trx, repository, reference.digest.digest);
         await this.event(trx, 'manifest.deleted', repository, `${repository}@${reference.digest.digest}`, {
           digest: reference.digest.digest,
         });

@@ -34,6 +34,13 @@ import { collectGarbage, type GcResult } from '../registry/gc.js';
 import { mountRegistry } from '../registry/routes.js';
 import { RegistryService } from '../registry/service.js';
 import { RegistryStore } from '../registry/store.js';
+import { JobRunner } from '../jobs/runner.js';
+import { JobStore } from '../jobs/store.js';
+import { PALISADE_VERSION } from '../lib/version.js';
+import { mountScanning } from '../scanning/routes.js';
+import { ScanService } from '../scanning/service.js';
+import { ScanStore } from '../scanning/store.js';
+import { VulnerabilityImporter } from '../scanning/vulndb/importer.js';
 import { FsBlobStore } from '../storage/fs/fs-blob-store.js';
 import { Deliverer } from '../delivery/deliverer.js';
 import { createDeliveryMetrics } from '../delivery/metrics.js';
@@ -74,6 +81,12 @@ export interface PalisadeServer {
   /** Event subscriptions and the worker delivering to them. */
   subscriptions: SubscriptionService;
   deliverer: Deliverer;
+  /** Image analysis, SBOMs and vulnerability findings. */
+  scanning: ScanService;
+  /** The durable background job worker (analyses, re-evaluations). */
+  jobs: JobRunner;
+  /** Imports OSV records (the CLI's host-local import does the same on the database). */
+  vulndb: VulnerabilityImporter;
   metrics: ServerMetrics;
   /** Every HTTP route with the capability it declared (the /v2 dispatcher declares per endpoint). */
   routes: RouteInventoryEntry[];
@@ -90,6 +103,8 @@ export interface ServerOptions {
   logStream?: NodeJS.WritableStream;
   /** The delivery worker's clock (tests of the retry window). */
   deliveryClock?: () => number;
+  /** Background jobs run only when a test calls jobs.runUntilIdle(). */
+  manualJobs?: boolean;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -114,6 +129,18 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     },
     audit,
   );
+  const jobStore = new JobStore(database.db);
+  const scanStore = new ScanStore(database.db);
+  const vulndb = new VulnerabilityImporter(scanStore, audit, jobStore);
+  const scanning = new ScanService(scanStore, registry, jobStore, audit, {
+    namespaceBase: () => `${identity.tokens.issuer}/sbom`,
+    toolVersion: PALISADE_VERSION,
+    layerLimits: {
+      maxDecompressedBytes: config.scanning.maxDecompressedBytes,
+      maxEntries: config.scanning.maxEntries,
+    },
+  });
+  if (config.scanning.enabled) registry.listeners.push(scanning);
   const metrics = createMetrics(() => store.countUploads(database.db));
   const subscriptionStore = new SubscriptionStore(database.db);
   const delivery = config.audit.delivery;
@@ -149,6 +176,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const subscriptions = new SubscriptionService(subscriptionStore, audit, sinkPolicy, () => deliverer.wake());
   audit.onAppend(() => deliverer.nudge());
   const authorizer = options.authorizer ?? identity.authorizer;
+  const jobRunner = new JobRunner(
+    jobStore,
+    { concurrency: config.scanning.concurrency, pollMs: config.scanning.jobPollMilliseconds },
+    { warn: (object, message) => app.log.warn(object, message) },
+  );
+  for (const [kind, handler] of Object.entries(scanning.handlers())) jobRunner.handle(kind, handler);
+  scanning.onQueued = () => jobRunner.nudge();
 
   const app = Fastify({
     logger: {
@@ -318,6 +352,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   mountIdentities(app, identity.trustPolicies);
   mountAudit(app, audit);
   mountSubscriptions(app, subscriptions);
+  mountScanning(app, { scanning, registry });
   mountSso(app, {
     sso: identity.sso,
     sessions: identity.sessions,
@@ -395,6 +430,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     retention,
     subscriptions,
     deliverer,
+    scanning,
+    jobs: jobRunner,
+    vulndb,
     metrics,
     routes,
     async listen() {
@@ -409,6 +447,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         );
       }
       deliverer.start();
+      if (!options.manualJobs) jobRunner.start();
       if (config.registry.gc.enabled) {
         gcTimer = setInterval(
           () => void runGc().catch(() => undefined),
@@ -435,6 +474,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       await gcRunning?.catch(() => undefined);
       await pulls?.flush();
       await deliverer.stop();
+      await jobRunner.stop();
       await blobStore.close();
       await database.close();
     },
