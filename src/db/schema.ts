@@ -336,6 +336,7 @@ export interface Database {
   image_packages: ImagePackagesTable;
   vulnerabilities: VulnerabilitiesTable;
   affected_packages: AffectedPackagesTable;
+  vulndb_state: VulndbStateTable;
   findings: FindingsTable;
 }
 
@@ -419,4 +420,9 @@ export interface FindingsTable {
   summary: string | null;
   evidence: string;
   first_seen_at: number;
+}
+
+export interface VulndbStateTable {
+  id: number;
+  generation: number;
 }

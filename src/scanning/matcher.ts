@@ -8,7 +8,8 @@ import { osvKeysFor } from './osv/ecosystems.js';
 import { compareSeverities, type Severity } from './osv/severity.js';
 import { versionSchemeFor } from './versions/schemes.js';
 import type { VersionScheme } from './versions/version-scheme.js';
-import type { AffectedRow, PackageKey } from './store.js';
+import type { Candidate } from './affected-cache.js';
+import type { PackageKey } from './store.js';
 
 /** What the importer stores per affected entry: the entry (less its package) and its severity. */
 export interface StoredAffected {
@@ -61,56 +62,49 @@ export function canonicalId(id: string, aliases: readonly string[]): string {
 }
 
 /**
- * Findings for the packages, given the affected rows stored for their keys (store.affectedFor).
- * Withdrawn records never match.
+ * Findings for the packages, given the candidate entries stored for their keys
+ * (AffectedCache.candidates). Withdrawn records never match.
  */
-export function matchRows(
+export function matchCandidates(
   packages: readonly InstalledPackage[],
   distro: Distro | undefined,
-  rows: readonly AffectedRow[],
+  candidates: readonly Candidate[],
 ): Finding[] {
-  const byKey = new Map<string, AffectedRow[]>();
-  for (const row of rows) {
-    if (row.withdrawn !== null) continue;
-    const key = keyString(row);
+  const byKey = new Map<string, Candidate[]>();
+  for (const candidate of candidates) {
+    if (candidate.withdrawn) continue;
+    const key = keyString(candidate);
     const list = byKey.get(key);
-    if (list) list.push(row);
-    else byKey.set(key, [row]);
+    if (list) list.push(candidate);
+    else byKey.set(key, [candidate]);
   }
-  const parsed = new Map<AffectedRow, StoredAffected>();
   const findings = new Map<string, Finding>();
   for (const { pkg, keys } of keysOf(packages, distro).perPackage) {
     for (const key of keys) {
-      const candidates = byKey.get(keyString(key));
-      if (!candidates) continue;
+      const list = byKey.get(keyString(key));
+      if (!list) continue;
       const scheme = versionSchemeFor(key.ecosystem);
-      for (const row of candidates) {
-        let stored = parsed.get(row);
-        if (!stored) {
-          stored = JSON.parse(row.affected) as StoredAffected;
-          parsed.set(row, stored);
-        }
-        const match = evaluateAffected(stored.entry, key.version, scheme);
+      for (const candidate of list) {
+        const match = evaluateAffected(candidate.stored.entry, key.version, scheme);
         if (!match) continue;
-        const aliases = JSON.parse(row.aliases) as string[];
-        const vulnId = canonicalId(row.vulnId, aliases);
+        const vulnId = canonicalId(candidate.vulnId, candidate.aliases);
         const id = `${vulnId}\u0000${pkg.purl}`;
         const evidence: FindingEvidence = {
-          id: row.vulnId,
-          ecosystem: row.ecosystem,
-          name: row.name,
-          modified: row.modified,
+          id: candidate.vulnId,
+          ecosystem: candidate.ecosystem,
+          name: candidate.name,
+          modified: candidate.modified,
           match,
         };
         const existing = findings.get(id);
         if (existing) {
-          merge(existing, row, aliases, evidence, stored.severity, scheme);
+          merge(existing, candidate, evidence, scheme);
           continue;
         }
         findings.set(id, {
           vulnId,
-          ids: [row.vulnId],
-          aliases: aliases.filter((a) => a !== row.vulnId),
+          ids: [candidate.vulnId],
+          aliases: candidate.aliases.filter((a) => a !== candidate.vulnId),
           package: {
             type: pkg.type,
             name: pkg.name,
@@ -119,8 +113,8 @@ export function matchRows(
             ecosystem: key.ecosystem,
           },
           ...(match.fixedVersion !== undefined ? { fixedVersion: match.fixedVersion } : {}),
-          severity: stored.severity ?? UNKNOWN,
-          ...(row.summary ? { summary: row.summary } : {}),
+          severity: candidate.stored.severity ?? UNKNOWN,
+          ...(candidate.summary ? { summary: candidate.summary } : {}),
           evidence: [evidence],
         });
       }
@@ -129,7 +123,7 @@ export function matchRows(
   for (const finding of findings.values()) {
     finding.ids.sort();
     finding.aliases = [...new Set(finding.aliases)].filter((a) => !finding.ids.includes(a)).sort();
-    finding.evidence.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    finding.evidence.sort((a, b) => compareText(a.id, b.id));
   }
   return [...findings.values()].sort(
     (a, b) =>
@@ -141,19 +135,18 @@ export function matchRows(
 
 function merge(
   finding: Finding,
-  row: AffectedRow,
-  aliases: string[],
+  candidate: Candidate,
   evidence: FindingEvidence,
-  severity: Severity | undefined,
   scheme: VersionScheme | undefined,
 ): void {
-  if (!finding.ids.includes(row.vulnId)) finding.ids.push(row.vulnId);
-  finding.aliases.push(...aliases);
+  if (!finding.ids.includes(candidate.vulnId)) finding.ids.push(candidate.vulnId);
+  finding.aliases.push(...candidate.aliases);
+  const severity = candidate.stored.severity;
   if (!finding.evidence.some((e) => e.id === evidence.id && e.ecosystem === evidence.ecosystem)) {
     finding.evidence.push(evidence);
   }
   if (severity && compareSeverities(severity, finding.severity) < 0) finding.severity = severity;
-  if (!finding.summary && row.summary) finding.summary = row.summary;
+  if (!finding.summary && candidate.summary) finding.summary = candidate.summary;
   // The version that resolves every matching record is the highest of their fixed versions.
   const fixed = evidence.match.fixedVersion;
   if (fixed === undefined) return;

@@ -34,9 +34,15 @@ function parsePath(request: FastifyRequest): Parsed {
       'expected /api/v1/repositories/<name>/manifests/<digest or tag>/vulnerabilities or …/sbom',
     );
   }
+  let reference: string;
+  try {
+    reference = decodeURIComponent(match.groups.reference!);
+  } catch {
+    throw new OciError('MANIFEST_INVALID', 'the reference in the path is not valid percent-encoding');
+  }
   return {
     repository: match.groups.name!,
-    reference: match.groups.reference!,
+    reference,
     what: match.groups.what as Parsed['what'],
   };
 }

@@ -16,7 +16,8 @@ import type { ManifestListener, PushedManifest, RegistryService } from '../regis
 import { AnalysisError } from './analysis-error.js';
 import { LayerWalker, type LayerSource } from './layers/layer-walker.js';
 import type { LayerLimits } from './layers/layer-limits.js';
-import { keysOf, matchRows, type Finding } from './matcher.js';
+import { AffectedCache } from './affected-cache.js';
+import { keysOf, matchCandidates, type Finding } from './matcher.js';
 import { catalogers, catalogImage } from './packages/catalogers.js';
 import type { Distro, ImageInventory, InstalledPackage } from './packages/package.js';
 import { compareRatings, type Rating } from './osv/severity.js';
@@ -109,6 +110,8 @@ export interface FindingView {
 export class ScanService implements ManifestListener {
   /** Called after a commit that queued work (the server points it at the job runner). */
   onQueued: () => void = () => undefined;
+  /** Parsed vulnerability entries by package key, refreshed when the database changes. */
+  readonly affected: AffectedCache;
 
   constructor(
     readonly store: ScanStore,
@@ -117,7 +120,9 @@ export class ScanService implements ManifestListener {
     private readonly audit: AuditRecorder,
     private readonly settings: ScanSettings,
     private readonly clock: () => number = Date.now,
-  ) {}
+  ) {
+    this.affected = new AffectedCache(store);
+  }
 
   // ---- registry listener ------------------------------------------------------------------
 
@@ -328,8 +333,7 @@ export class ScanService implements ManifestListener {
       ...userSboms.flatMap((inventory) => inventory.packages),
     ]);
     const { unique } = keysOf(packages, distro);
-    const rows = await this.store.affectedFor(this.store.db, unique);
-    const findings = matchRows(packages, distro, rows);
+    const findings = matchCandidates(packages, distro, await this.affected.candidates(unique));
     const now = this.clock();
     let appeared: FindingsTable[] = [];
     let resolved: FindingsTable[] = [];

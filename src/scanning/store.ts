@@ -57,6 +57,16 @@ function findingFromRow(row: FindingsTable): FindingsTable {
   };
 }
 
+function namesByEcosystem(keys: readonly PackageKey[]): Map<string, string[]> {
+  const out = new Map<string, Set<string>>();
+  for (const key of keys) {
+    const names = out.get(key.ecosystem);
+    if (names) names.add(key.name);
+    else out.set(key.ecosystem, new Set([key.name]));
+  }
+  return new Map([...out].map(([ecosystem, names]) => [ecosystem, [...names]]));
+}
+
 export class ScanStore {
   constructor(readonly db: Kysely<Database>) {}
 
@@ -165,21 +175,17 @@ export class ScanStore {
   /** Images holding a package under any of the keys. */
   async imagesWithKeys(ex: Executor, keys: readonly PackageKey[]): Promise<ImageRef[]> {
     const found = new Map<string, ImageRef>();
-    for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
-      const chunk = keys.slice(i, i + KEYS_PER_QUERY);
-      const rows = await ex
-        .selectFrom('image_packages')
-        .select(['repository', 'digest'])
-        .distinct()
-        .where((eb) =>
-          eb(
-            eb.refTuple('ecosystem', 'name'),
-            'in',
-            chunk.map((k) => eb.tuple(k.ecosystem, k.name)),
-          ),
-        )
-        .execute();
-      for (const row of rows) found.set(`${row.repository}@${row.digest}`, row);
+    for (const [ecosystem, names] of namesByEcosystem(keys)) {
+      for (let i = 0; i < names.length; i += KEYS_PER_QUERY) {
+        const rows = await ex
+          .selectFrom('image_packages')
+          .select(['repository', 'digest'])
+          .distinct()
+          .where('ecosystem', '=', ecosystem)
+          .where('name', 'in', names.slice(i, i + KEYS_PER_QUERY))
+          .execute();
+        for (const row of rows) found.set(`${row.repository}@${row.digest}`, row);
+      }
     }
     return [...found.values()];
   }
@@ -243,32 +249,48 @@ export class ScanStore {
 
   async affectedFor(ex: Executor, keys: readonly PackageKey[]): Promise<AffectedRow[]> {
     const out: AffectedRow[] = [];
-    for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
-      const chunk = keys.slice(i, i + KEYS_PER_QUERY);
-      const rows = await ex
-        .selectFrom('affected_packages as a')
-        .innerJoin('vulnerabilities as v', 'v.id', 'a.vuln_id')
-        .select([
-          'a.vuln_id as vulnId',
-          'a.ecosystem as ecosystem',
-          'a.name as name',
-          'a.affected as affected',
-          'v.aliases as aliases',
-          'v.summary as summary',
-          'v.modified as modified',
-          'v.withdrawn as withdrawn',
-        ])
-        .where((eb) =>
-          eb(
-            eb.refTuple('a.ecosystem', 'a.name'),
-            'in',
-            chunk.map((k) => eb.tuple(k.ecosystem, k.name)),
-          ),
-        )
-        .execute();
-      out.push(...rows);
+    // One ecosystem per query with its names as an IN list: both databases then seek the
+    // (ecosystem, name) index once per name, which a row-value IN list does not get on SQLite.
+    for (const [ecosystem, names] of namesByEcosystem(keys)) {
+      for (let i = 0; i < names.length; i += KEYS_PER_QUERY) {
+        const rows = await ex
+          .selectFrom('affected_packages as a')
+          .innerJoin('vulnerabilities as v', 'v.id', 'a.vuln_id')
+          .select([
+            'a.vuln_id as vulnId',
+            'a.ecosystem as ecosystem',
+            'a.name as name',
+            'a.affected as affected',
+            'v.aliases as aliases',
+            'v.summary as summary',
+            'v.modified as modified',
+            'v.withdrawn as withdrawn',
+          ])
+          .where('a.ecosystem', '=', ecosystem)
+          .where('a.name', 'in', names.slice(i, i + KEYS_PER_QUERY))
+          .execute();
+        out.push(...rows);
+      }
     }
     return out;
+  }
+
+  /** Changes whenever any record is written, in whichever process. */
+  async generation(ex: Executor): Promise<number> {
+    const row = await ex
+      .selectFrom('vulndb_state')
+      .select('generation')
+      .where('id', '=', 1)
+      .executeTakeFirst();
+    return Number(row?.generation ?? 0);
+  }
+
+  async bumpGeneration(ex: Executor): Promise<void> {
+    await ex
+      .updateTable('vulndb_state')
+      .set((eb) => ({ generation: eb('generation', '+', 1) }))
+      .where('id', '=', 1)
+      .execute();
   }
 
   async vulnerability(ex: Executor, id: string): Promise<VulnerabilitiesTable | undefined> {

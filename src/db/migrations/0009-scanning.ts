@@ -2,7 +2,7 @@
 // vulnerability database and the findings that link the two. Jobs are rows, not an in-memory
 // queue, so an analysis requested by a push survives a restart; findings are stored so that a
 // database change can be compared with what was known before and the difference recorded.
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Dialect } from '../dialect.js';
 
 export function scanningMigration(dialect: Dialect) {
@@ -88,6 +88,14 @@ export function scanningMigration(dialect: Dialect) {
         .addColumn('record', 'text', (c) => c.notNull())
         .addColumn('imported_at', int64, (c) => c.notNull())
         .execute();
+
+      /** One row: bumped by every import batch, so every server's match cache knows to refresh. */
+      await db.schema
+        .createTable('vulndb_state')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('generation', int64, (c) => c.notNull())
+        .execute();
+      await sql`insert into vulndb_state (id, generation) values (1, 0)`.execute(db);
 
       await db.schema
         .createTable('affected_packages')

@@ -144,6 +144,7 @@ export class VulnerabilityImporter {
           changedKeys.set(keyString(a), { ecosystem: a.ecosystem, name: a.name });
       }
       await this.store.putVulnerabilities(trx, writes);
+      await this.store.bumpGeneration(trx);
       result.inserted += inserted.length;
       result.updated += updated.length;
       await this.audit.record(trx, {

@@ -2,7 +2,7 @@
 // them (searched recursively, as osv.dev's GCS exports and git mirrors lay them out) or a zip
 // archive such as the per-ecosystem `all.zip` osv.dev publishes. Each yields raw JSON values one
 // at a time with a name for error messages; every size and count is bounded.
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readFileSync } from 'node:fs';
 import { opendir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import yauzl from 'yauzl';
@@ -21,6 +21,9 @@ export interface SourceLimits {
   /** Most files or entries read from one source. */
   maxFiles: number;
 }
+
+/** Record files read synchronously between two turns of the event loop. */
+const SYNC_BATCH = 64;
 
 export const DEFAULT_SOURCE_LIMITS: SourceLimits = { maxFileBytes: 32 * 1024 * 1024, maxFiles: 2_000_000 };
 
@@ -92,17 +95,32 @@ async function directorySource(root: string, limits: SourceLimits): Promise<Reco
   };
   await walk(root);
   files.sort();
+  const load = (path: string): RawRecord[] => {
+    const origin = relative(root, path);
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, 'r');
+      const size = fstatSync(fd).size;
+      if (size > limits.maxFileBytes) {
+        return [{ origin, error: `${size} bytes; a record file may be at most ${limits.maxFileBytes}` }];
+      }
+      return [...parsed(origin, readFileSync(fd))];
+    } catch (error) {
+      return [{ origin, error: `unreadable: ${error instanceof Error ? error.message : String(error)}` }];
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  };
   return {
     total: files.length,
     async *records() {
-      for (const path of files) {
-        const origin = relative(root, path);
-        const info = await stat(path);
-        if (info.size > limits.maxFileBytes) {
-          yield { origin, error: `${info.size} bytes; a record file may be at most ${limits.maxFileBytes}` };
-          continue;
-        }
-        yield* parsed(origin, await readFile(path));
+      // Record files are small: synchronous reads cost a few microseconds each, where a
+      // thread-pool round trip per call would leave the import waiting most of the time. Reading
+      // in batches, with a turn of the event loop between them, keeps a server responsive.
+      for (let i = 0; i < files.length; i += SYNC_BATCH) {
+        const batch = files.slice(i, i + SYNC_BATCH).flatMap(load);
+        yield* batch;
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     },
   };
