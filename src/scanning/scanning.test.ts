@@ -3,7 +3,7 @@
 // from their stored inventories (no layer is read again) with exact version rules; findings that
 // appear or disappear are events; SBOMs pushed by users count; hostile layers fail with a reason
 // and leave the server healthy; bad requests get clear errors.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -360,6 +360,48 @@ describe.each(testDialects())('scanning (%s)', (dialect) => {
     expect((await app().inject({ url: '/readyz' })).statusCode).toBe(200);
   });
 
+  it('a Wolfi image built from a real apk database fixture lists every package in its SBOM', async () => {
+    const fixture = readFileSync(
+      new URL('../../test/fixtures/apk/syft-multiple-2.installed', import.meta.url),
+    );
+    const digest = await pushLayers('acme/wolfi', 'latest', [
+      await gz([
+        { path: 'usr/lib/os-release', content: 'ID=wolfi\nNAME="Wolfi"\nPRETTY_NAME="Wolfi"\n' },
+        { path: 'etc/os-release', symlink: '../usr/lib/os-release' },
+        { path: 'lib/apk/db/installed', content: fixture },
+      ]),
+    ]);
+    await t.server.jobs.runUntilIdle();
+    const result = await report('acme/wolfi', digest);
+    expect(result.analysis).toMatchObject({ status: 'done', packages: 14, distro: { id: 'wolfi' } });
+    const spdx = await app().inject({ url: `/api/v1/repositories/acme/wolfi/manifests/${digest}/sbom` });
+    const names = spdx
+      .json<{ packages: { name: string }[] }>()
+      .packages.map((p) => p.name)
+      .filter((n) => n !== 'wolfi');
+    const expected = fixture
+      .toString()
+      .split('\n')
+      .filter((l) => l.startsWith('P:'))
+      .map((l) => l.slice(2));
+    for (const name of expected) expect(names).toContain(name);
+  });
+
+  it('a package database that is not UTF-8 fails the analysis as invalid-utf8', async () => {
+    const bad = Buffer.concat([
+      Buffer.from('P:busybox\nV:1.0-r0\nT:'),
+      Buffer.from([0xff, 0xfe, 0xc3]),
+      Buffer.from('\n\n'),
+    ]);
+    const digest = await pushLayers('acme/hostile', 'utf8', [
+      await gz([{ path: 'lib/apk/db/installed', content: bad }]),
+    ]);
+    await t.server.jobs.runUntilIdle();
+    const result = await report('acme/hostile', digest);
+    expect(result.analysis).toMatchObject({ status: 'failed', reason: 'invalid-utf8' });
+    expect(result.analysis.message).toContain('lib/apk/db/installed');
+  });
+
   it('bad requests get clear errors', async () => {
     const unknown = await app().inject({
       url: `/api/v1/repositories/acme/alpine/manifests/sha256:${'0'.repeat(64)}/vulnerabilities`,
@@ -401,5 +443,33 @@ describe.each(testDialects())('scanning (%s)', (dialect) => {
       .where('digest', '=', digest)
       .execute();
     expect(rows).toEqual([]);
+  });
+
+  it('what scanning knew of manifests garbage collection removed is forgotten after the run', async () => {
+    const digest = await pushLayers('acme/gc', 'v1', [
+      await gz([{ path: 'etc/os-release', content: OS_RELEASE }]),
+    ]);
+    await t.server.jobs.runUntilIdle();
+    const db = t.server.database.db;
+    // As GC does: rows removed below the registry service, without its listeners.
+    await db.deleteFrom('tags').where('repository', '=', 'acme/gc').execute();
+    await db
+      .deleteFrom('manifest_blobs')
+      .where('repository', '=', 'acme/gc')
+      .where('manifest_digest', '=', digest)
+      .execute();
+    await db
+      .deleteFrom('manifests')
+      .where('repository', '=', 'acme/gc')
+      .where('digest', '=', digest)
+      .execute();
+    expect(await t.server.scanning.store.forgetOrphans(db)).toBe(1);
+    expect((await report('acme/alpine', alpine)).analysis.status).toBe('done');
+    const left = await db
+      .selectFrom('image_analyses')
+      .select('digest')
+      .where('repository', '=', 'acme/gc')
+      .execute();
+    expect(left).toEqual([]);
   });
 });

@@ -156,6 +156,28 @@ export class ScanStore {
     }
   }
 
+  /** Forgets analyses and findings of manifests that no longer exist (deleted by GC); returns how many. */
+  async forgetOrphans(ex: Executor): Promise<number> {
+    let forgotten = 0;
+    for (const table of ['image_analyses', 'image_packages', 'findings'] as const) {
+      const result = await ex
+        .deleteFrom(table)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('manifests as m')
+                .select('m.digest')
+                .whereRef('m.repository', '=', `${table}.repository`)
+                .whereRef('m.digest', '=', `${table}.digest`),
+            ),
+          ),
+        )
+        .executeTakeFirst();
+      if (table === 'image_analyses') forgotten = Number(result.numDeletedRows);
+    }
+    return forgotten;
+  }
+
   // ---- package keys -----------------------------------------------------------------------
 
   async replaceImageKeys(ex: Executor, image: ImageRef, keys: readonly PackageKey[]): Promise<void> {

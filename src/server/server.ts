@@ -376,6 +376,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       deleteUntagged: config.registry.gc.deleteUntagged,
     })
       .then(async (result) => {
+        // GC deletes manifests below the registry service; what scanning knew of them goes too.
+        await scanning.store
+          .forgetOrphans(database.db)
+          .catch((error: unknown) =>
+            result.errors.push(`scan data: ${error instanceof Error ? error.message : String(error)}`),
+          );
         app.log.info({ gc: result }, 'garbage collection finished');
         // One summary event per run: what was removed, by the system, and what went wrong.
         await audit.recordAlone({

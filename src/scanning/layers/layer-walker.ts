@@ -332,7 +332,7 @@ export class LayerWalker {
 
 /** Picks gzip, zstd or no decompression from the stream's first bytes, not its declared type. */
 function decompressor(head: Buffer, digest: string): Transform {
-  if (startsWith(head, GZIP_MAGIC)) return createGunzip({ chunkSize: 256 * 1024 });
+  if (startsWith(head, GZIP_MAGIC)) return createGunzip({ chunkSize: 1024 * 1024 });
   if (startsWith(head, ZSTD_MAGIC)) return zstdStream(digest);
   return new PassThrough();
 }
