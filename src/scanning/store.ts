@@ -162,10 +162,11 @@ export class ScanStore {
     for (const table of ['image_analyses', 'image_packages', 'findings'] as const) {
       const result = await ex
         .deleteFrom(table)
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('manifests as m')
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('manifests as m')
                 .select('m.digest')
                 .whereRef('m.repository', '=', `${table}.repository`)
                 .whereRef('m.digest', '=', `${table}.digest`),
