@@ -195,6 +195,46 @@ const scanningSchema = z
       .min(1024 * 1024)
       .default(16 * 1024 ** 3),
     maxEntries: z.number().int().min(1000).default(2_000_000),
+    /** OSV mirrors imported on a schedule (e.g. osv.dev's per-ecosystem all.zip, or your copy). */
+    vulndb: z
+      .object({
+        sources: z
+          .array(
+            z
+              .object({
+                url: z
+                  .string()
+                  .max(2048)
+                  .url()
+                  .refine(
+                    (u) => /^https?:\/\//i.test(u),
+                    'must be an https URL (http only to loopback in development mode)',
+                  ),
+                intervalHours: z
+                  .number()
+                  .min(0.05)
+                  .max(24 * 30)
+                  .default(24),
+              })
+              .strict(),
+          )
+          .max(50)
+          .default([]),
+        /** Largest archive accepted from a mirror. */
+        maxDownloadBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(4 * 1024 ** 3),
+        downloadTimeoutSeconds: z
+          .number()
+          .int()
+          .min(10)
+          .max(24 * 3600)
+          .default(3600),
+      })
+      .strict()
+      .default({ sources: [], maxDownloadBytes: 4 * 1024 ** 3, downloadTimeoutSeconds: 3600 }),
   })
   .strict();
 

@@ -92,7 +92,7 @@ export class JobStore {
     // Running now: run once more afterwards, with the newest payload.
     await ex
       .updateTable('jobs')
-      .set({ rerun: 1, payload, updated_at: now })
+      .set({ rerun: 1, payload, run_after: runAfter, updated_at: now })
       .where('key', '=', input.key)
       .where('state', '=', 'running')
       .execute();
@@ -184,11 +184,11 @@ export class JobStore {
   async complete(id: string, owner: string, result: unknown, now: number): Promise<boolean> {
     const again = await this.db
       .updateTable('jobs')
+      // run_after stays what the enqueue that asked for the rerun said (now, or a scheduled time).
       .set({
         state: 'queued',
         rerun: 0,
         attempts: 0,
-        run_after: now,
         lease_owner: null,
         lease_until: 0,
         updated_at: now,

@@ -3,11 +3,15 @@
 // private, loopback, link-local (cloud metadata), CGNAT, multicast, reserved, IPv6 tunnelling —
 // unless an administrator allowed its network (outbound.allowedNetworks). The check runs on the
 // address actually connected to (a `lookup` for sockets), so a name that later resolves
-// elsewhere is refused too (DNS rebinding). Used by event delivery and workload-issuer discovery.
+// elsewhere is refused too (DNS rebinding). Used by event delivery, workload-issuer discovery and
+// vulnerability database mirrors.
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
+import { createWriteStream } from 'node:fs';
 import { isIP } from 'node:net';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import ipaddr from 'ipaddr.js';
 
 export interface AddressPolicy {
@@ -193,6 +197,91 @@ export function getJson(
             : {}),
         });
       });
+    });
+    request.end();
+  });
+}
+
+export interface DownloadResult {
+  status: 'downloaded' | 'not-modified';
+  bytes: number;
+  etag?: string;
+  lastModified?: string;
+}
+
+/**
+ * GET a (large) file from an allowed address into `path`, bounded like getJson: a deadline, a cap
+ * on the size, no redirects. With `etag`/`lastModified` from an earlier download the request is
+ * conditional and a 304 leaves `path` untouched. Rejects with a message safe to show.
+ */
+export function downloadFile(
+  url: URL,
+  path: string,
+  options: {
+    policy: AddressPolicy;
+    timeoutMs: number;
+    maxBytes: number;
+    etag?: string;
+    lastModified?: string;
+  },
+): Promise<DownloadResult> {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) {
+    const refusal = refusalOf(host, options.policy);
+    if (refusal) return Promise.reject(new Error(`address refused: ${refusal}`));
+  }
+  return new Promise<DownloadResult>((resolve, reject) => {
+    const request = (url.protocol === 'https:' ? https : http).request(url, {
+      method: 'GET',
+      lookup: guardedLookup(options.policy),
+      headers: {
+        'user-agent': 'palisade',
+        ...(options.etag ? { 'if-none-match': options.etag } : {}),
+        ...(options.lastModified ? { 'if-modified-since': options.lastModified } : {}),
+      },
+    });
+    const deadline = setTimeout(
+      () => request.destroy(new Error(`not finished within ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    );
+    const fail = (error: Error) => {
+      clearTimeout(deadline);
+      reject(error);
+    };
+    request.on('error', (error: NodeJS.ErrnoException) =>
+      fail(new Error(error.code === 'ECONNREFUSED' ? 'connection refused' : error.message.slice(0, 200))),
+    );
+    request.on('response', (response) => {
+      const status = response.statusCode ?? 0;
+      const etag = typeof response.headers.etag === 'string' ? response.headers.etag : undefined;
+      const lastModified = response.headers['last-modified'];
+      const validators = { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+      if (status === 304) {
+        response.resume();
+        clearTimeout(deadline);
+        resolve({ status: 'not-modified', bytes: 0, etag: options.etag, lastModified: options.lastModified });
+        return;
+      }
+      if (status < 200 || status >= 300) {
+        response.resume();
+        fail(new Error(`answered HTTP ${status}`));
+        return;
+      }
+      let bytes = 0;
+      const limit = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          bytes += chunk.length;
+          if (bytes > options.maxBytes) callback(new Error(`answered more than ${options.maxBytes} bytes`));
+          else callback(null, chunk);
+        },
+      });
+      pipeline(response, limit, createWriteStream(path, { mode: 0o600 })).then(
+        () => {
+          clearTimeout(deadline);
+          resolve({ status: 'downloaded', bytes, ...validators });
+        },
+        (error: Error) => fail(new Error(error.message.slice(0, 200))),
+      );
     });
     request.end();
   });

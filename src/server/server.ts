@@ -41,6 +41,7 @@ import { mountScanning } from '../scanning/routes.js';
 import { ScanService } from '../scanning/service.js';
 import { ScanStore } from '../scanning/store.js';
 import { VulnerabilityImporter } from '../scanning/vulndb/importer.js';
+import { SYNC_JOB, VulndbMirror } from '../scanning/vulndb/mirror.js';
 import { FsBlobStore } from '../storage/fs/fs-blob-store.js';
 import { Deliverer } from '../delivery/deliverer.js';
 import { createDeliveryMetrics } from '../delivery/metrics.js';
@@ -87,6 +88,8 @@ export interface PalisadeServer {
   jobs: JobRunner;
   /** Imports OSV records (the CLI's host-local import does the same on the database). */
   vulndb: VulnerabilityImporter;
+  /** Scheduled imports from the configured OSV mirrors. */
+  mirror: VulndbMirror;
   metrics: ServerMetrics;
   /** Every HTTP route with the capability it declared (the /v2 dispatcher declares per endpoint). */
   routes: RouteInventoryEntry[];
@@ -182,6 +185,26 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     { warn: (object, message) => app.log.warn(object, message) },
   );
   for (const [kind, handler] of Object.entries(scanning.handlers())) jobRunner.handle(kind, handler);
+  const mirror = new VulndbMirror(vulndb, jobStore, audit, {
+    sources: config.scanning.vulndb.sources,
+    maxDownloadBytes: config.scanning.vulndb.maxDownloadBytes,
+    downloadTimeoutMs: config.scanning.vulndb.downloadTimeoutSeconds * 1000,
+    policy: { dev: config.dev, allowedNetworks: config.outbound.allowedNetworks },
+    workDir: join(dataDir, 'tmp'),
+  });
+  jobRunner.handle(SYNC_JOB, async (job) => {
+    const result = await mirror.sync(job.payload as { url: string });
+    app.log.info(
+      {
+        vulndb: {
+          ...result,
+          import: result.import && { ...result.import, errors: result.import.errors.length },
+        },
+      },
+      'vulnerability database sync finished',
+    );
+    return result;
+  });
   scanning.onQueued = () => jobRunner.nudge();
 
   const app = Fastify({
@@ -439,6 +462,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     scanning,
     jobs: jobRunner,
     vulndb,
+    mirror,
     metrics,
     routes,
     async listen() {
@@ -453,6 +477,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         );
       }
       deliverer.start();
+      await mirror.schedule();
       if (!options.manualJobs) jobRunner.start();
       if (config.registry.gc.enabled) {
         gcTimer = setInterval(
