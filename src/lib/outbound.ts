@@ -130,6 +130,65 @@ export interface FetchedJson {
   maxAgeSeconds?: number;
 }
 
+/** How a guarded GET's response handler finishes the exchange. */
+interface Settle<T> {
+  resolve(value: T): void;
+  fail(error: Error): void;
+}
+
+/**
+ * A GET to an allowed address (checked on the literal address here and at connect time by the
+ * lookup), with one deadline for the whole exchange and network errors turned into short messages.
+ * `onResponse` reads the answer and settles.
+ */
+function guardedGet<T>(
+  url: URL,
+  options: { policy: AddressPolicy; timeoutMs: number; headers: Record<string, string> },
+  onResponse: (response: http.IncomingMessage, settle: Settle<T>) => void,
+): Promise<T> {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) {
+    const refusal = refusalOf(host, options.policy);
+    if (refusal) return Promise.reject(new Error(`address refused: ${refusal}`));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const request = (url.protocol === 'https:' ? https : http).request(url, {
+      method: 'GET',
+      lookup: guardedLookup(options.policy),
+      headers: { 'user-agent': 'palisade', ...options.headers },
+    });
+    const deadline = setTimeout(
+      () => request.destroy(new Error(`no answer within ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    );
+    const settle: Settle<T> = {
+      resolve(value) {
+        clearTimeout(deadline);
+        resolve(value);
+      },
+      fail(error) {
+        clearTimeout(deadline);
+        reject(error);
+      },
+    };
+    request.on('error', (error: NodeJS.ErrnoException) =>
+      settle.fail(
+        new Error(error.code === 'ECONNREFUSED' ? 'connection refused' : error.message.slice(0, 200)),
+      ),
+    );
+    request.on('response', (response) => {
+      const status = response.statusCode ?? 0;
+      if ((status < 200 || status >= 300) && status !== 304) {
+        response.resume();
+        settle.fail(new Error(`answered HTTP ${status}`));
+        return;
+      }
+      onResponse(response, settle);
+    });
+    request.end();
+  });
+}
+
 /**
  * GET a JSON document from an allowed address, bounded: a deadline for the whole exchange, a cap on
  * the body, no redirects followed. Rejects with a message naming what went wrong (safe to show).
@@ -138,33 +197,13 @@ export function getJson(
   url: URL,
   options: { policy: AddressPolicy; timeoutMs: number; maxBytes: number },
 ): Promise<FetchedJson> {
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host)) {
-    const refusal = refusalOf(host, options.policy);
-    if (refusal) return Promise.reject(new Error(`address refused: ${refusal}`));
-  }
-  return new Promise<FetchedJson>((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? https : http).request(url, {
-      method: 'GET',
-      lookup: guardedLookup(options.policy),
-      headers: { accept: 'application/json', 'user-agent': 'palisade' },
-    });
-    const deadline = setTimeout(
-      () => request.destroy(new Error(`no answer within ${options.timeoutMs} ms`)),
-      options.timeoutMs,
-    );
-    const fail = (error: Error) => {
-      clearTimeout(deadline);
-      reject(error);
-    };
-    request.on('error', (error: NodeJS.ErrnoException) =>
-      fail(new Error(error.code === 'ECONNREFUSED' ? 'connection refused' : error.message.slice(0, 200))),
-    );
-    request.on('response', (response) => {
-      const status = response.statusCode ?? 0;
-      if (status < 200 || status >= 300) {
+  return guardedGet<FetchedJson>(
+    url,
+    { policy: options.policy, timeoutMs: options.timeoutMs, headers: { accept: 'application/json' } },
+    (response, settle) => {
+      if (response.statusCode === 304) {
         response.resume();
-        fail(new Error(`answered HTTP ${status}`));
+        settle.fail(new Error('answered HTTP 304'));
         return;
       }
       const chunks: Buffer[] = [];
@@ -173,33 +212,31 @@ export function getJson(
         size += chunk.length;
         if (size > options.maxBytes) {
           response.destroy();
-          fail(new Error(`answered more than ${options.maxBytes} bytes`));
+          settle.fail(new Error(`answered more than ${options.maxBytes} bytes`));
           return;
         }
         chunks.push(chunk);
       });
-      response.on('error', (error) => fail(error));
+      response.on('error', (error) => settle.fail(error));
       response.on('end', () => {
-        clearTimeout(deadline);
         let body: unknown;
         try {
           body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         } catch {
-          reject(new Error('answered something that is not JSON'));
+          settle.fail(new Error('answered something that is not JSON'));
           return;
         }
         const cacheControl = String(response.headers['cache-control'] ?? '');
         const age = /(?:^|,)\s*(?:s-)?max-age=(\d{1,9})/.exec(cacheControl)?.[1];
-        resolve({
+        settle.resolve({
           body,
           ...(age !== undefined && !/no-store|no-cache/.test(cacheControl)
             ? { maxAgeSeconds: Number(age) }
             : {}),
         });
       });
-    });
-    request.end();
-  });
+    },
+  );
 }
 
 export interface DownloadResult {
@@ -225,48 +262,26 @@ export function downloadFile(
     lastModified?: string;
   },
 ): Promise<DownloadResult> {
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host)) {
-    const refusal = refusalOf(host, options.policy);
-    if (refusal) return Promise.reject(new Error(`address refused: ${refusal}`));
-  }
-  return new Promise<DownloadResult>((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? https : http).request(url, {
-      method: 'GET',
-      lookup: guardedLookup(options.policy),
-      headers: {
-        'user-agent': 'palisade',
-        ...(options.etag ? { 'if-none-match': options.etag } : {}),
-        ...(options.lastModified ? { 'if-modified-since': options.lastModified } : {}),
-      },
-    });
-    const deadline = setTimeout(
-      () => request.destroy(new Error(`not finished within ${options.timeoutMs} ms`)),
-      options.timeoutMs,
-    );
-    const fail = (error: Error) => {
-      clearTimeout(deadline);
-      reject(error);
-    };
-    request.on('error', (error: NodeJS.ErrnoException) =>
-      fail(new Error(error.code === 'ECONNREFUSED' ? 'connection refused' : error.message.slice(0, 200))),
-    );
-    request.on('response', (response) => {
-      const status = response.statusCode ?? 0;
+  const headers: Record<string, string> = {
+    ...(options.etag ? { 'if-none-match': options.etag } : {}),
+    ...(options.lastModified ? { 'if-modified-since': options.lastModified } : {}),
+  };
+  return guardedGet<DownloadResult>(
+    url,
+    { policy: options.policy, timeoutMs: options.timeoutMs, headers },
+    (response, settle) => {
+      if (response.statusCode === 304) {
+        response.resume();
+        settle.resolve({
+          status: 'not-modified',
+          bytes: 0,
+          etag: options.etag,
+          lastModified: options.lastModified,
+        });
+        return;
+      }
       const etag = typeof response.headers.etag === 'string' ? response.headers.etag : undefined;
       const lastModified = response.headers['last-modified'];
-      const validators = { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
-      if (status === 304) {
-        response.resume();
-        clearTimeout(deadline);
-        resolve({ status: 'not-modified', bytes: 0, etag: options.etag, lastModified: options.lastModified });
-        return;
-      }
-      if (status < 200 || status >= 300) {
-        response.resume();
-        fail(new Error(`answered HTTP ${status}`));
-        return;
-      }
       let bytes = 0;
       const limit = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
@@ -276,13 +291,15 @@ export function downloadFile(
         },
       });
       pipeline(response, limit, createWriteStream(path, { mode: 0o600 })).then(
-        () => {
-          clearTimeout(deadline);
-          resolve({ status: 'downloaded', bytes, ...validators });
-        },
-        (error: Error) => fail(new Error(error.message.slice(0, 200))),
+        () =>
+          settle.resolve({
+            status: 'downloaded',
+            bytes,
+            ...(etag ? { etag } : {}),
+            ...(lastModified ? { lastModified } : {}),
+          }),
+        (error: Error) => settle.fail(new Error(error.message.slice(0, 200))),
       );
-    });
-    request.end();
-  });
+    },
+  );
 }
