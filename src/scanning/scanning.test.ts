@@ -358,6 +358,10 @@ describe.each(testDialects())('scanning (%s)', (dialect) => {
     const failed = await eventsOf('dev.palisade.scanning.analysis.failed.v1', `acme/hostile@${bad1}`);
     expect(failed[0]?.data.body).toMatchObject({ reason: 'corrupt-compression' });
     expect((await app().inject({ url: '/readyz' })).statusCode).toBe(200);
+    const metrics = (await app().inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/palisade_image_analyses\{status="failed"\} [1-9]/);
+    expect(metrics).toMatch(/palisade_jobs\{state="succeeded"\} [1-9]/);
+    expect(metrics).toMatch(/palisade_vulnerability_records 7/);
   });
 
   it('a Wolfi image built from a real apk database fixture lists every package in its SBOM', async () => {

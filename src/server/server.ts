@@ -38,6 +38,7 @@ import { JobRunner } from '../jobs/runner.js';
 import { JobStore } from '../jobs/store.js';
 import { PALISADE_VERSION } from '../lib/version.js';
 import { mountScanning } from '../scanning/routes.js';
+import { createScanningMetrics } from '../scanning/metrics.js';
 import { ScanService } from '../scanning/service.js';
 import { ScanStore } from '../scanning/store.js';
 import { VulnerabilityImporter } from '../scanning/vulndb/importer.js';
@@ -145,6 +146,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   if (config.scanning.enabled) registry.listeners.push(scanning);
   const metrics = createMetrics(() => store.countUploads(database.db));
+  createScanningMetrics(metrics.registry, jobStore, scanStore);
   const subscriptionStore = new SubscriptionStore(database.db);
   const delivery = config.audit.delivery;
   const sinkPolicy = { dev: config.dev, allowedNetworks: config.outbound.allowedNetworks };

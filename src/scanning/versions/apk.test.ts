@@ -2,34 +2,16 @@
 // not installable here), plus hand-worked cases marked as such in the table.
 import { describe, expect, it } from 'vitest';
 import { apkVersions } from './apk.js';
-import {
-  expectCompareTable,
-  expectConsistentSort,
-  expectInvalidThrow,
-  expectValidityTable,
-  readCompareTable,
-  readValidityTable,
-} from './test-tables.js';
+import { versionSchemeSuite } from './test-tables.js';
 
-const compareRows = readCompareTable('apk-compare.tsv');
-const validityRows = readValidityTable('apk-valid.tsv');
-
-describe('apkVersions against apk-tools test data', () => {
-  it('holds the upstream rows', () => {
-    expect(compareRows.filter((r) => r.source === 'upstream').length).toBeGreaterThanOrEqual(700);
-  });
-
-  it('agrees with every row, both ways round', () => {
-    expectCompareTable(apkVersions, 'apk-compare.tsv', compareRows);
-  });
-
-  it('sorts the table versions consistently', () => {
-    expectConsistentSort(apkVersions, compareRows);
-  });
-
-  it('accepts and rejects what apk-tools does', () => {
-    expectValidityTable(apkVersions, 'apk-valid.tsv', validityRows);
-  });
+versionSchemeSuite(apkVersions, {
+  reference: 'apk-tools test data',
+  compareTable: 'apk-compare.tsv',
+  validityTable: 'apk-valid.tsv',
+  minCompareRows: 700,
+  minRowsSource: 'upstream',
+  invalid: ['1.0bc', '23_foo', '', 'v1.0'],
+  validVersion: '1.0',
 });
 
 describe('apkVersions rules', () => {
@@ -42,9 +24,5 @@ describe('apkVersions rules', () => {
 
   it('compares numbers beyond 64 bits by value (apk-tools would wrap around)', () => {
     expect(apkVersions.compare('1.18446744073709551616', '1.18446744073709551615')).toBeGreaterThan(0);
-  });
-
-  it('throws InvalidVersionError for invalid versions', () => {
-    expectInvalidThrow(apkVersions, ['1.0bc', '23_foo', '', 'v1.0'], '1.0');
   });
 });

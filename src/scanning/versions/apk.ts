@@ -11,11 +11,10 @@
 // apk-tools keeps numbers in 64 bits; here they have any length, which differs only for parts of
 // more than 19 digits. Versions apk-tools rejects (it then falls back to partial ordering) are
 // invalid here and compare() throws for them.
-import { InvalidVersionError, type VersionScheme } from './version-scheme.js';
 import {
-  ParseCache,
   compareCodes,
   compareDigits,
+  defineScheme,
   isDigitCode,
   isLowerCode,
   stripLeadingZeros,
@@ -159,16 +158,4 @@ function compareParsed(a: readonly Token[], b: readonly Token[]): number {
   return kb - ka;
 }
 
-const cache = new ParseCache(parseApk);
-
-function parsed(version: string): readonly Token[] {
-  const p = cache.get(version);
-  if (p === null) throw new InvalidVersionError('apk', version);
-  return p;
-}
-
-export const apkVersions: VersionScheme = {
-  name: 'apk',
-  isValid: (version) => cache.get(version) !== null,
-  compare: (a, b) => compareParsed(parsed(a), parsed(b)),
-};
+export const apkVersions = defineScheme('apk', parseApk, compareParsed);

@@ -5,8 +5,13 @@
 // not start with a digit, characters outside the allowed set) as invalid, plus two deliberate
 // strictnesses: no surrounding whitespace (dpkg trims it) and an epoch of plain digits (dpkg's strtol
 // would also take "+1").
-import { InvalidVersionError, type VersionScheme } from './version-scheme.js';
-import { ParseCache, compareDigits, isDigitCode, isLetterCode, stripLeadingZeros } from './parse-support.js';
+import {
+  compareDigits,
+  defineScheme,
+  isDigitCode,
+  isLetterCode,
+  stripLeadingZeros,
+} from './parse-support.js';
 
 /** Upstream version or revision, split into non-digit parts (as weights) and digit parts. */
 interface Fragment {
@@ -125,16 +130,4 @@ function compareParsed(a: DpkgVersion, b: DpkgVersion): number {
   );
 }
 
-const cache = new ParseCache(parseDpkg);
-
-function parsed(version: string): DpkgVersion {
-  const p = cache.get(version);
-  if (p === null) throw new InvalidVersionError('dpkg', version);
-  return p;
-}
-
-export const dpkgVersions: VersionScheme = {
-  name: 'dpkg',
-  isValid: (version) => cache.get(version) !== null,
-  compare: (a, b) => compareParsed(parsed(a), parsed(b)),
-};
+export const dpkgVersions = defineScheme('dpkg', parseDpkg, compareParsed);

@@ -1,6 +1,8 @@
 // Small pieces every version scheme needs: numeric comparison of digit runs of any length (version
-// numbers such as 20240101123456789012 overflow a JavaScript number) and a bounded parse cache, so the
-// matcher's hot loop parses each distinct version string once.
+// numbers such as 20240101123456789012 overflow a JavaScript number), a bounded parse cache, so the
+// matcher's hot loop parses each distinct version string once, and defineScheme, which turns a parser
+// and a comparator of parsed versions into a VersionScheme.
+import { InvalidVersionError, type VersionScheme } from './version-scheme.js';
 
 /** True for the ASCII digits 0-9 (by char code; versions are compared without locale rules). */
 export function isDigitCode(code: number): boolean {
@@ -71,4 +73,27 @@ export class ParseCache<T> {
     this.entries.set(version, parsed);
     return parsed;
   }
+}
+
+/**
+ * The VersionScheme for a parser (null for an invalid version) and a comparator of parsed versions:
+ * isValid and compare share one parse cache, and compare throws InvalidVersionError for the first of
+ * its arguments that does not parse.
+ */
+export function defineScheme<T>(
+  name: string,
+  parse: (version: string) => T | null,
+  compareParsed: (a: T, b: T) => number,
+): VersionScheme {
+  const cache = new ParseCache(parse);
+  const parsed = (version: string): T => {
+    const p = cache.get(version);
+    if (p === null) throw new InvalidVersionError(name, version);
+    return p;
+  };
+  return {
+    name,
+    isValid: (version) => cache.get(version) !== null,
+    compare: (a, b) => compareParsed(parsed(a), parsed(b)),
+  };
 }

@@ -3,11 +3,10 @@
 // case-insensitive, optional leading "v", surrounding ASCII whitespace, "-", "_" or "." between parts,
 // the spellings alpha/beta/c/pre/preview for a/b/rc, rev/r for post, "1.0-1" for "1.0.post1", and
 // omitted numbers (implicitly 0). Anything else, including non-PEP 440 "legacy" versions, is invalid.
-import { InvalidVersionError, type VersionScheme } from './version-scheme.js';
 import {
-  ParseCache,
   compareCodes,
   compareDigits,
+  defineScheme,
   isDigitCode,
   isLowerCode,
   stripLeadingZeros,
@@ -251,16 +250,4 @@ function compareParsed(a: Pep440, b: Pep440): number {
   );
 }
 
-const cache = new ParseCache(parsePep440);
-
-function parsed(version: string): Pep440 {
-  const p = cache.get(version);
-  if (p === null) throw new InvalidVersionError('pep440', version);
-  return p;
-}
-
-export const pep440Versions: VersionScheme = {
-  name: 'pep440',
-  isValid: (version) => cache.get(version) !== null,
-  compare: (a, b) => compareParsed(parsed(a), parsed(b)),
-};
+export const pep440Versions = defineScheme('pep440', parsePep440, compareParsed);

@@ -9,8 +9,7 @@
 // - Numbers have any length, as the specification says; npm refuses major/minor/patch above
 //   2^53 - 1 and compares larger pre-release numbers imprecisely.
 // - Build metadata must be well formed but takes no part in ordering: "1.0.0+a" equals "1.0.0+b".
-import { InvalidVersionError, type VersionScheme } from './version-scheme.js';
-import { ParseCache, compareCodes, compareDigits, isDigitCode, isLetterCode } from './parse-support.js';
+import { compareCodes, compareDigits, defineScheme, isDigitCode, isLetterCode } from './parse-support.js';
 
 interface PreIdentifier {
   readonly numeric: boolean;
@@ -99,16 +98,4 @@ function compareParsed(a: SemVer, b: SemVer): number {
   );
 }
 
-const cache = new ParseCache(parseSemver);
-
-function parsed(version: string): SemVer {
-  const p = cache.get(version);
-  if (p === null) throw new InvalidVersionError('semver', version);
-  return p;
-}
-
-export const semverVersions: VersionScheme = {
-  name: 'semver',
-  isValid: (version) => cache.get(version) !== null,
-  compare: (a, b) => compareParsed(parsed(a), parsed(b)),
-};
+export const semverVersions = defineScheme('semver', parseSemver, compareParsed);

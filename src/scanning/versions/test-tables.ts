@@ -1,10 +1,10 @@
-// Reads the reference tables in testdata/ for the version-scheme tests (not part of the build): the
-// tables are committed so the tests run without dpkg, python or apk-tools installed.
+// The tests every version scheme runs against its reference tables in testdata/ (not part of the
+// build): the tables are committed so the tests run without dpkg, python or apk-tools installed.
 import { readFileSync } from 'node:fs';
-import { expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { VersionScheme } from './version-scheme.js';
 
-export interface CompareRow {
+interface CompareRow {
   readonly line: number;
   readonly a: string;
   readonly b: string;
@@ -12,7 +12,7 @@ export interface CompareRow {
   readonly source?: string;
 }
 
-export interface ValidityRow {
+interface ValidityRow {
   readonly line: number;
   readonly version: string;
   readonly valid: boolean;
@@ -33,7 +33,7 @@ function readRows(file: string): { line: number; fields: string[] }[] {
     .map(({ line, raw }) => ({ line, fields: raw.split('\t').map(decodeField) }));
 }
 
-export function readCompareTable(file: string): CompareRow[] {
+function readCompareTable(file: string): CompareRow[] {
   return readRows(file).map(({ line, fields }) => {
     const [a, b, expected, source] = fields;
     if (a === undefined || b === undefined || !['-1', '0', '1'].includes(expected ?? ''))
@@ -42,7 +42,7 @@ export function readCompareTable(file: string): CompareRow[] {
   });
 }
 
-export function readValidityTable(file: string): ValidityRow[] {
+function readValidityTable(file: string): ValidityRow[] {
   return readRows(file).map(({ line, fields }) => {
     const [version, valid, source] = fields;
     if (version === undefined || (valid !== '0' && valid !== '1'))
@@ -59,7 +59,7 @@ function describeRow(file: string, row: CompareRow): string {
  * Checks every row in both directions and reports all disagreements at once, so a regeneration that
  * exposes several differences shows them together instead of one per run.
  */
-export function expectCompareTable(scheme: VersionScheme, file: string, rows: readonly CompareRow[]): void {
+function expectCompareTable(scheme: VersionScheme, file: string, rows: readonly CompareRow[]): void {
   const failures: string[] = [];
   for (const row of rows) {
     const forward = Math.sign(scheme.compare(row.a, row.b));
@@ -71,7 +71,7 @@ export function expectCompareTable(scheme: VersionScheme, file: string, rows: re
   expect(failures).toEqual([]);
 }
 
-export function expectValidityTable(scheme: VersionScheme, file: string, rows: readonly ValidityRow[]): void {
+function expectValidityTable(scheme: VersionScheme, file: string, rows: readonly ValidityRow[]): void {
   const failures = rows
     .filter((row) => scheme.isValid(row.version) !== row.valid)
     .map((row) => `${file}:${row.line} isValid(${JSON.stringify(row.version)}) should be ${row.valid}`);
@@ -79,7 +79,7 @@ export function expectValidityTable(scheme: VersionScheme, file: string, rows: r
 }
 
 /** Every invalid version makes compare() throw, on either side. */
-export function expectInvalidThrow(scheme: VersionScheme, invalid: readonly string[], valid: string): void {
+function expectInvalidThrow(scheme: VersionScheme, invalid: readonly string[], valid: string): void {
   for (const version of invalid) {
     expect(() => scheme.compare(version, valid), version).toThrow(/not a valid/);
     expect(() => scheme.compare(valid, version), version).toThrow(/not a valid/);
@@ -87,7 +87,7 @@ export function expectInvalidThrow(scheme: VersionScheme, invalid: readonly stri
 }
 
 /** Sorting with the comparator keeps every table relation: a cheap transitivity check. */
-export function expectConsistentSort(scheme: VersionScheme, rows: readonly CompareRow[]): void {
+function expectConsistentSort(scheme: VersionScheme, rows: readonly CompareRow[]): void {
   const versions = [...new Set(rows.flatMap((r) => [r.a, r.b]))].sort((x, y) => scheme.compare(x, y));
   const position = new Map<string, number>();
   versions.forEach((v, i) => position.set(v, i));
@@ -96,4 +96,55 @@ export function expectConsistentSort(scheme: VersionScheme, rows: readonly Compa
     return row.expected !== 0 && d !== row.expected;
   });
   expect(failures).toEqual([]);
+}
+
+export interface SchemeTables {
+  /** What produced the tables, for the test names: "dpkg --compare-versions", "npm semver". */
+  readonly reference: string;
+  /** File names in testdata/. */
+  readonly compareTable: string;
+  readonly validityTable: string;
+  /**
+   * The fewest rows the compare table may have, so a regeneration that lost most of it fails; with
+   * minRowsSource, only the rows marked with that source count.
+   */
+  readonly minCompareRows: number;
+  readonly minRowsSource?: string;
+  /** Versions that compare() must refuse on either side of the valid version validVersion. */
+  readonly invalid: readonly string[];
+  readonly validVersion: string;
+}
+
+/**
+ * The shared suite of a version scheme: its size floor, every compare row in both directions, a sort
+ * consistent with the table, every validity row, and compare() throwing for invalid versions. Each
+ * scheme's test file runs it and adds only the cases particular to that scheme.
+ */
+export function versionSchemeSuite(scheme: VersionScheme, tables: SchemeTables): void {
+  const { compareTable, validityTable, minCompareRows, minRowsSource } = tables;
+  const compareRows = readCompareTable(compareTable);
+  const validityRows = readValidityTable(validityTable);
+
+  describe(`${scheme.name} against ${tables.reference}`, () => {
+    it(`has at least ${minCompareRows} ${minRowsSource ?? 'reference'} rows in ${compareTable}`, () => {
+      const counted = compareRows.filter((r) => minRowsSource === undefined || r.source === minRowsSource);
+      expect(counted.length).toBeGreaterThanOrEqual(minCompareRows);
+    });
+
+    it(`agrees with every row of ${compareTable}, both ways round`, () => {
+      expectCompareTable(scheme, compareTable, compareRows);
+    });
+
+    it(`sorts the versions of ${compareTable} consistently`, () => {
+      expectConsistentSort(scheme, compareRows);
+    });
+
+    it(`accepts and rejects what ${validityTable} says`, () => {
+      expectValidityTable(scheme, validityTable, validityRows);
+    });
+
+    it('throws InvalidVersionError for invalid versions', () => {
+      expectInvalidThrow(scheme, tables.invalid, tables.validVersion);
+    });
+  });
 }
