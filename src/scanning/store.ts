@@ -38,6 +38,8 @@ export interface AffectedRow {
 
 /** Bound parameters per query stay well under SQLite's and PostgreSQL's limits. */
 const KEYS_PER_QUERY = 400;
+/** Rows per multi-row insert (at most 10 columns: 5,000 parameters). */
+const ROWS_PER_INSERT = 500;
 
 const ANALYSIS_NUMERIC = ['package_count', 'layer_bytes', 'updated_at'] as const;
 
@@ -244,28 +246,29 @@ export class ScanStore {
     return out;
   }
 
+  /** Replaces the given records; `existing` are the ids already stored (only those need deleting). */
   async putVulnerabilities(
     ex: Executor,
     records: readonly { row: VulnerabilitiesTable; affected: AffectedPackagesTable[] }[],
+    existing: readonly string[],
   ): Promise<void> {
     if (records.length === 0) return;
-    const ids = records.map((r) => r.row.id);
-    for (let i = 0; i < ids.length; i += KEYS_PER_QUERY) {
-      const chunk = ids.slice(i, i + KEYS_PER_QUERY);
+    for (let i = 0; i < existing.length; i += KEYS_PER_QUERY) {
+      const chunk = existing.slice(i, i + KEYS_PER_QUERY);
       await ex.deleteFrom('affected_packages').where('vuln_id', 'in', chunk).execute();
       await ex.deleteFrom('vulnerabilities').where('id', 'in', chunk).execute();
     }
-    for (let i = 0; i < records.length; i += 100) {
+    for (let i = 0; i < records.length; i += ROWS_PER_INSERT) {
       await ex
         .insertInto('vulnerabilities')
-        .values(records.slice(i, i + 100).map((r) => r.row))
+        .values(records.slice(i, i + ROWS_PER_INSERT).map((r) => r.row))
         .execute();
     }
     const affected = records.flatMap((r) => r.affected);
-    for (let i = 0; i < affected.length; i += 100) {
+    for (let i = 0; i < affected.length; i += ROWS_PER_INSERT) {
       await ex
         .insertInto('affected_packages')
-        .values(affected.slice(i, i + 100))
+        .values(affected.slice(i, i + ROWS_PER_INSERT))
         .execute();
     }
   }

@@ -71,6 +71,7 @@ export class VulnerabilityImporter {
     const changedKeys = new Map<string, PackageKey>();
     let batch: OsvRecord[] = [];
     let done = 0;
+    let writing: Promise<void> = Promise.resolve();
     for await (const raw of source.records()) {
       result.read++;
       done++;
@@ -85,11 +86,16 @@ export class VulnerabilityImporter {
         }
       }
       if (batch.length >= BATCH) {
-        await this.writeBatch(name, batch, result, changedKeys);
+        // The database writes one batch while the next is read and parsed; at most two are held.
+        await writing;
+        const full = batch;
+        const progress = { done, total: Math.max(done, source.total) };
+        writing = this.writeBatch(name, full, result, changedKeys).then(() => onProgress?.(progress));
+        writing.catch(() => undefined);
         batch = [];
-        onProgress?.({ done, total: Math.max(done, source.total) });
       }
     }
+    await writing;
     await this.writeBatch(name, batch, result, changedKeys);
     onProgress?.({ done, total: Math.max(done, source.total) });
     result.imagesQueued = await this.queueAffectedImages([...changedKeys.values()]);
@@ -143,7 +149,7 @@ export class VulnerabilityImporter {
         for (const a of write.affected)
           changedKeys.set(keyString(a), { ecosystem: a.ecosystem, name: a.name });
       }
-      await this.store.putVulnerabilities(trx, writes);
+      await this.store.putVulnerabilities(trx, writes, updated);
       await this.store.bumpGeneration(trx);
       result.inserted += inserted.length;
       result.updated += updated.length;
