@@ -211,6 +211,13 @@ describe.each(testDialects())('scanning (%s)', (dialect) => {
       specVersion: '1.5',
     });
 
+    // Pushing the same manifest again (a re-tag) does not analyse it again.
+    const again = await app().inject({
+      url: `/v2/acme/alpine/manifests/${alpine}`,
+      headers: { accept: MediaTypes.ociManifest },
+    });
+    expect((await putManifest(app(), 'acme/alpine', 'also-3.19', again.rawPayload)).statusCode).toBe(201);
+    expect(await t.server.jobs.runUntilIdle()).toMatchObject({ ran: 0 });
     const [completed] = await eventsOf(
       'dev.palisade.scanning.analysis.completed.v1',
       `acme/alpine@${alpine}`,

@@ -129,6 +129,10 @@ export class ScanService implements ManifestListener {
   async inTransaction(trx: Transaction<Database>, pushed: PushedManifest): Promise<void> {
     const image = { repository: pushed.repository, digest: pushed.digest };
     if (isImageManifest(pushed.parsed)) {
+      // The same manifest pushed again (a re-tag, a retried CI job) has the same content: an
+      // analysis done or under way stands. A failed one is tried again (limits may have changed).
+      const existing = await this.store.analysis(trx, image);
+      if (existing && existing.status !== 'failed') return;
       await this.store.queueAnalysis(trx, image, this.clock());
       await this.jobs.enqueue(trx, analyzeJob(image), this.clock());
       return;
