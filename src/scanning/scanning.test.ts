@@ -413,6 +413,23 @@ describe.each(testDialects())('scanning (%s)', (dialect) => {
     expect(result.analysis.message).toContain('lib/apk/db/installed');
   });
 
+  it('an analysis whose job gave up is reported as failed with the job’s error', async () => {
+    const digest = await pushLayers('acme/stuck', 'v1', [
+      await gz([{ path: 'etc/os-release', content: OS_RELEASE }]),
+    ]);
+    expect((await report('acme/stuck', digest)).analysis.status).toBe('queued');
+    await t.server.database.db
+      .updateTable('jobs')
+      .set({ state: 'failed', attempts: 5, last_error: 'blob store unavailable' })
+      .where('key', '=', `scan.analyze:acme/stuck@${digest}`)
+      .execute();
+    expect((await report('acme/stuck', digest)).analysis).toMatchObject({
+      status: 'failed',
+      reason: 'job-failed',
+      message: 'the analysis job failed after 5 attempts: blob store unavailable',
+    });
+  });
+
   it('bad requests get clear errors', async () => {
     const unknown = await app().inject({
       url: `/api/v1/repositories/acme/alpine/manifests/sha256:${'0'.repeat(64)}/vulnerabilities`,

@@ -412,7 +412,19 @@ export class ScanService implements ManifestListener {
   // ---- reports ----------------------------------------------------------------------------
 
   async report(image: ImageRef): Promise<ImageReport> {
-    const analysis = await this.store.analysis(this.store.db, image);
+    let analysis = await this.store.analysis(this.store.db, image);
+    if (analysis && (analysis.status === 'queued' || analysis.status === 'running')) {
+      // A job that gave up (e.g. its storage failed on every attempt) leaves the row mid-way.
+      const job = await this.jobs.find(this.jobs.db, analyzeJob(image).key);
+      if (job?.state === 'failed') {
+        analysis = {
+          ...analysis,
+          status: 'failed',
+          failure_reason: 'job-failed',
+          failure_message: `the analysis job failed after ${job.attempts} attempts: ${job.lastError ?? 'unknown error'}`,
+        };
+      }
+    }
     const rows = await this.store.findings(this.store.db, image);
     const findings = rows
       .map(view)
