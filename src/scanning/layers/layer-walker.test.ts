@@ -223,6 +223,21 @@ describe('hostile layers fail with a recorded reason', () => {
     expect(result.reason).toBe('too-large');
   });
 
+  it('a zstd bomb stops at the limit inside the decoder, without holding its output', async () => {
+    const bomb = readFileSync(new URL('../../../test/fixtures/layers/zeros-300m.zst', import.meta.url));
+    const before = process.memoryUsage().rss;
+    const result = await failure(walkBytes(bomb, { maxDecompressedBytes: 10 * 1024 * 1024 }));
+    expect(result.reason).toBe('too-large');
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
+  });
+
+  it('a zstd frame asking for a window over 128 MiB is refused before anything is allocated', async () => {
+    const long = readFileSync(new URL('../../../test/fixtures/layers/long-window.zst', import.meta.url));
+    const result = await failure(walkBytes(long, {}));
+    expect(result).toMatchObject({ reason: 'too-large' });
+    expect(result.message).toContain('1073741824-byte zstd window');
+  });
+
   it('too many entries', async () => {
     const entries = Array.from({ length: 50 }, (_, i) => ({ path: `f${i}`, content: '' }));
     expect((await failure(walk([entries], { maxEntries: 20 }))).reason).toBe('too-many-entries');
@@ -254,6 +269,19 @@ describe('hostile layers fail with a recorded reason', () => {
       reason: 'database-too-large',
       message: 'x/package.json is 4096 bytes; the most Palisade reads for this file is 1024',
     });
+  });
+
+  it('hardlinks count against the file limit and the total like the files they copy', async () => {
+    const links = Array.from({ length: 10 }, (_, i) => ({
+      path: `l${i}/package.json`,
+      hardlink: 'a/package.json',
+    }));
+    const result = await failure(
+      walk([[{ path: 'a/package.json', content: big.subarray(0, 1000) }, ...links]], {
+        maxWantedBytes: 5000,
+      }),
+    );
+    expect(result.reason).toBe('too-large');
   });
 
   it('wanted files over the total in-memory limit', async () => {

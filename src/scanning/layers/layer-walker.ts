@@ -41,6 +41,11 @@ export interface WalkResult {
 /** One entry of a tar stream (tar-stream does not export the type by name). */
 type TarEntry = tar.Extract extends AsyncIterable<infer E> ? E : never;
 
+/** Path components resolving wanted symlinks may visit in one image (a hostile image's links). */
+const MAX_RESOLVE_STEPS = 5_000_000;
+/** Entry paths and link targets, in bytes, one image may add up to. */
+const MAX_PATH_BYTES_TOTAL = 256 * 1024 * 1024;
+
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 const OPAQUE_MARKER = '.wh..wh..opq';
@@ -72,6 +77,10 @@ export class LayerWalker {
     wantedFiles: 0,
   };
   private wantedBytes = 0;
+  /** Path components visited while resolving wanted symlinks, over the whole image. */
+  private resolveSteps = 0;
+  /** Bytes of entry paths and link targets seen (what the walker may have to remember). */
+  private pathBytes = 0;
   private readonly limits: LayerLimits;
 
   constructor(
@@ -97,7 +106,7 @@ export class LayerWalker {
     const piping = pipeline(
       source,
       this.counter('compressedBytes', Infinity),
-      decompressor(head, layer.digest),
+      decompressor(head, layer.digest, this.limits.maxDecompressedBytes - this.stats.decompressedBytes),
       this.counter('decompressedBytes', this.limits.maxDecompressedBytes),
       extract,
     );
@@ -145,6 +154,15 @@ export class LayerWalker {
     }
     const header = entry.header;
     const path = this.entryPath(header.name, digest);
+    // Paths are remembered per layer (whiteouts, replacements) and links with their targets.
+    this.pathBytes += path.length + (header.linkname?.length ?? 0);
+    if (this.pathBytes > MAX_PATH_BYTES_TOTAL) {
+      entry.resume();
+      throw new AnalysisError(
+        'too-large',
+        `the image's entry paths add up to more than ${MAX_PATH_BYTES_TOTAL} bytes (limit for analysis)`,
+      );
+    }
     if (path === '') {
       entry.resume();
       return;
@@ -179,20 +197,11 @@ export class LayerWalker {
         return;
       }
       const size = header.size ?? 0;
-      if (size > interest.maxFileBytes) {
+      try {
+        this.keep(path, size, interest);
+      } catch (error) {
         entry.resume();
-        throw new AnalysisError(
-          'database-too-large',
-          `${path} is ${size} bytes; the most Palisade reads for this file is ${interest.maxFileBytes}`,
-        );
-      }
-      this.wantedBytes += size;
-      if (this.wantedBytes > this.limits.maxWantedBytes) {
-        entry.resume();
-        throw new AnalysisError(
-          'too-large',
-          `the image's package databases and metadata exceed ${this.limits.maxWantedBytes} bytes (limit for analysis)`,
-        );
+        throw error;
       }
       changes.files.set(path, await readAll(entry, size));
       return;
@@ -210,9 +219,30 @@ export class LayerWalker {
       changes.links.set(path, { target, wanted: this.interestIn(path) !== undefined });
     } else if (header.type === 'link') {
       const target = this.entryPath(header.linkname ?? '', digest);
-      if (this.interestIn(path) === undefined) return;
+      const interest = this.interestIn(path);
+      if (interest === undefined) return;
       const content = changes.files.get(target) ?? this.files.get(target);
-      if (content !== undefined) changes.files.set(path, content);
+      if (content === undefined) return;
+      // A link is another copy as far as the bounds go: its path's limit and the total both apply.
+      this.keep(path, content.length, interest);
+      changes.files.set(path, content);
+    }
+  }
+
+  /** Counts a wanted file against its cataloger's limit and the total kept in memory. */
+  private keep(path: string, size: number, interest: FileInterest): void {
+    if (size > interest.maxFileBytes) {
+      throw new AnalysisError(
+        'database-too-large',
+        `${path} is ${size} bytes; the most Palisade reads for this file is ${interest.maxFileBytes}`,
+      );
+    }
+    this.wantedBytes += size;
+    if (this.wantedBytes > this.limits.maxWantedBytes) {
+      throw new AnalysisError(
+        'too-large',
+        `the image's package databases and metadata exceed ${this.limits.maxWantedBytes} bytes (limit for analysis)`,
+      );
     }
   }
 
@@ -303,18 +333,30 @@ export class LayerWalker {
   private resolve(path: string): string | undefined {
     const pending = path.split('/').reverse();
     const resolved: string[] = [];
+    let prefix = '';
     let hops = 0;
     while (pending.length > 0) {
       const part = pending.pop() as string;
+      if (++this.resolveSteps > MAX_RESOLVE_STEPS) {
+        throw new AnalysisError('symlink-loop', "resolving the image's symbolic links takes too many steps");
+      }
       if (part === '' || part === '.') continue;
       if (part === '..') {
         resolved.pop();
+        prefix = resolved.join('/');
         continue;
       }
-      const candidate = resolved.length === 0 ? part : `${resolved.join('/')}/${part}`;
+      const candidate = prefix === '' ? part : `${prefix}/${part}`;
+      if (candidate.length > this.limits.maxPathBytes) {
+        throw new AnalysisError(
+          'path-too-long',
+          `resolving ${quote(path)} gives a path over ${this.limits.maxPathBytes} bytes`,
+        );
+      }
       const link = this.links.get(candidate);
       if (link === undefined) {
         resolved.push(part);
+        prefix = candidate;
         continue;
       }
       if (++hops > this.limits.maxSymlinkHops) {
@@ -323,7 +365,10 @@ export class LayerWalker {
           `resolving ${quote(path)} follows more than ${this.limits.maxSymlinkHops} symbolic links (a loop?)`,
         );
       }
-      if (link.target.startsWith('/')) resolved.length = 0;
+      if (link.target.startsWith('/')) {
+        resolved.length = 0;
+        prefix = '';
+      }
       pending.push(...link.target.split('/').reverse());
     }
     return resolved.length === 0 ? undefined : resolved.join('/');
@@ -331,9 +376,9 @@ export class LayerWalker {
 }
 
 /** Picks gzip, zstd or no decompression from the stream's first bytes, not its declared type. */
-function decompressor(head: Buffer, digest: string): Transform {
+function decompressor(head: Buffer, digest: string, maxOutput: number): Transform {
   if (startsWith(head, GZIP_MAGIC)) return createGunzip({ chunkSize: 1024 * 1024 });
-  if (startsWith(head, ZSTD_MAGIC)) return zstdStream(digest);
+  if (startsWith(head, ZSTD_MAGIC)) return zstdStream(digest, maxOutput);
   return new PassThrough();
 }
 
@@ -366,29 +411,91 @@ async function sniff(source: Readable, size: number): Promise<{ head: Buffer; st
   return { head, stream: source };
 }
 
-function zstdStream(digest: string): Transform {
+/** Largest zstd window accepted: zstd's own default decoder limit (--long=27). */
+const MAX_ZSTD_WINDOW = 128 * 1024 * 1024;
+/** Input fed to the zstd decoder per call: its output for one call is bounded by this. */
+const ZSTD_SLICE = 512;
+
+/**
+ * zstd through fzstd, which decodes whatever it is given in one synchronous call: the input is fed
+ * in small slices, the output counted as it is produced (a 4-byte block can expand to 128 KiB),
+ * and the consumer's backpressure honoured between slices. The frame's window is checked before
+ * the decoder allocates it.
+ */
+function zstdStream(digest: string, maxOutput: number): Transform {
   let decoder: ZstdDecompress | undefined;
-  return new Transform({
-    transform(this: Transform, chunk: Buffer, _encoding, callback: TransformCallback) {
-      try {
-        decoder ??= new ZstdDecompress((data) =>
-          this.push(Buffer.from(data.buffer, data.byteOffset, data.length)),
-        );
-        decoder.push(chunk);
-        callback();
-      } catch (error) {
-        callback(compressionError(error, digest));
-      }
+  let produced = 0;
+  let headerChecked = false;
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      feed(chunk, false).then(
+        () => callback(),
+        (error: unknown) => callback(compressionError(error, digest)),
+      );
     },
     flush(callback: TransformCallback) {
-      try {
-        decoder?.push(new Uint8Array(0), true);
-        callback();
-      } catch (error) {
-        callback(compressionError(error, digest));
-      }
+      feed(Buffer.alloc(0), true).then(
+        () => callback(),
+        (error: unknown) => callback(compressionError(error, digest)),
+      );
+    },
+    read(this: Transform, size: number) {
+      this.emit('drain-out');
+      Transform.prototype._read.call(this, size);
     },
   });
+  function emit(data: Uint8Array): void {
+    produced += data.length;
+    if (produced > maxOutput) {
+      throw new AnalysisError(
+        'too-large',
+        `the image's layers decompress to more than ${maxOutput} bytes (limit for analysis)`,
+      );
+    }
+    stream.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+  }
+  async function feed(chunk: Buffer, final: boolean): Promise<void> {
+    if (!headerChecked) {
+      checkZstdWindow(chunk, digest);
+      headerChecked = true;
+    }
+    decoder ??= new ZstdDecompress(emit);
+    for (let offset = 0; offset < chunk.length; offset += ZSTD_SLICE) {
+      decoder.push(chunk.subarray(offset, offset + ZSTD_SLICE));
+      if (stream.readableLength > stream.readableHighWaterMark) {
+        await new Promise<void>((resolve) => stream.once('drain-out', resolve));
+      }
+    }
+    if (final) decoder.push(new Uint8Array(0), true);
+  }
+  return stream;
+}
+
+/** Refuses a first frame whose window (or single-segment content size) is over MAX_ZSTD_WINDOW. */
+function checkZstdWindow(head: Buffer, digest: string): void {
+  if (head.length < 6) return;
+  const descriptor = head[4]!;
+  const singleSegment = (descriptor & 0x20) !== 0;
+  let window: number;
+  if (!singleSegment) {
+    const wd = head[5]!;
+    const base = 2 ** (10 + (wd >> 3));
+    window = base + (base / 8) * (wd & 7);
+  } else {
+    const dictBytes = [0, 1, 2, 4][descriptor & 3]!;
+    const fcsBytes = [1, 2, 4, 8][descriptor >> 6]!;
+    const at = 5 + dictBytes;
+    if (head.length < at + fcsBytes) return;
+    window = 0;
+    for (let i = fcsBytes - 1; i >= 0; i--) window = window * 256 + head[at + i]!;
+    if (fcsBytes === 2) window += 256;
+  }
+  if (window > MAX_ZSTD_WINDOW) {
+    throw new AnalysisError(
+      'too-large',
+      `layer ${digest} asks for a ${window}-byte zstd window; at most ${MAX_ZSTD_WINDOW} is accepted`,
+    );
+  }
 }
 
 function compressionError(error: unknown, digest: string): AnalysisError {
@@ -400,10 +507,12 @@ function compressionError(error: unknown, digest: string): AnalysisError {
   );
 }
 
-function classify(error: unknown, digest: string): AnalysisError {
+function classify(error: unknown, digest: string): unknown {
   if (error instanceof AnalysisError) return error;
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code.startsWith('Z_')) return compressionError(error, digest);
+  // Reading the blob failed (storage, not the layer): the job retries; the image is not blamed.
+  if ((error as { syscall?: unknown } | null)?.syscall !== undefined) return error;
   const detail = error instanceof Error ? error.message : String(error);
   return new AnalysisError('corrupt-archive', `layer ${digest} is not a valid tar archive: ${detail}`);
 }
