@@ -105,6 +105,29 @@ describe.each(testDialects())('durable jobs (%s)', (dialect) => {
     expect(await store.find(store.db, k)).toMatchObject({ state: 'succeeded', result: 'done' });
   });
 
+  it('a job whose worker died during its last attempt is failed, not run again', async () => {
+    const k = key();
+    await store.enqueue(store.db, { kind: 'poison', key: k, payload: null, maxAttempts: 2 }, now);
+    expect(await store.claim('w1', now, 1000)).toMatchObject({ attempt: 1 });
+    expect(await store.claim('w2', now + 1001, 1000)).toMatchObject({ attempt: 2 });
+    // w2 died too (the job crashes its worker): after the lease, nobody runs it a third time.
+    expect(await store.claim('w3', now + 2002, 1000)).toBeUndefined();
+    expect(await store.find(store.db, k)).toMatchObject({ state: 'failed', attempts: 2 });
+  });
+
+  it('a job asked for again while it runs still reruns when the run ends, in success or failure', async () => {
+    const k = key();
+    await store.enqueue(store.db, { kind: 'rr', key: k, payload: 1, maxAttempts: 1 }, now);
+    const first = await store.claim('w', now, 60_000);
+    await store.enqueue(store.db, { kind: 'rr', key: k, payload: 2 }, now);
+    expect(await store.fail(first!.id, 'w', 'boom', now, undefined)).toBe(true);
+    expect(await store.find(store.db, k)).toMatchObject({ state: 'queued', attempts: 0 });
+    const second = await store.claim('w', now, 60_000);
+    expect(second?.payload).toBe(2);
+    expect(await store.complete(second!.id, 'w', 'ok', now)).toBe(true);
+    expect(await store.find(store.db, k)).toMatchObject({ state: 'succeeded', result: 'ok' });
+  });
+
   it('concurrent claims never hand one job to two workers', async () => {
     const keys = Array.from({ length: 20 }, key);
     for (const k of keys) await store.enqueue(store.db, { kind: 'race', key: k, payload: null }, now);

@@ -3,7 +3,7 @@
 // Claims and completions are compare-and-set on state and lease, so a crashed worker's job is
 // taken over after its lease and two servers sharing a database never run one job at once.
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, JobsTable } from '../db/schema.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -140,6 +140,25 @@ export class JobStore {
         .executeTakeFirst();
       if (!candidate) return undefined;
       const row = fromRow(candidate);
+      if (row.state === 'running' && row.attempts >= row.max_attempts) {
+        // Its worker stopped (crashed?) during the last attempt: running it again could crash the
+        // next one the same way, at every restart.
+        await this.db
+          .updateTable('jobs')
+          .set({
+            state: 'failed',
+            last_error: 'the worker running its last attempt stopped before finishing (a crash?)',
+            lease_owner: null,
+            lease_until: 0,
+            updated_at: now,
+            finished_at: now,
+          })
+          .where('id', '=', row.id)
+          .where('state', '=', 'running')
+          .where('lease_until', '=', row.lease_until)
+          .execute();
+        continue;
+      }
       const taken = await this.db
         .updateTable('jobs')
         .set({
@@ -182,33 +201,21 @@ export class JobStore {
 
   /** Marks the job done (or queues it again if it was re-enqueued while running). */
   async complete(id: string, owner: string, result: unknown, now: number): Promise<boolean> {
-    const again = await this.db
-      .updateTable('jobs')
-      // run_after stays what the enqueue that asked for the rerun said (now, or a scheduled time).
-      .set({
-        state: 'queued',
-        rerun: 0,
-        attempts: 0,
-        lease_owner: null,
-        lease_until: 0,
-        updated_at: now,
-      })
-      .where('id', '=', id)
-      .where('lease_owner', '=', owner)
-      .where('state', '=', 'running')
-      .where('rerun', '=', 1)
-      .executeTakeFirst();
-    if (Number(again.numUpdatedRows) === 1) return true;
+    const json = result === undefined ? null : JSON.stringify(result);
+    // One statement, so an enqueue that sets rerun between two statements cannot be lost. A rerun
+    // keeps the run_after its enqueue asked for (now, or a scheduled time).
     const done = await this.db
       .updateTable('jobs')
       .set({
-        state: 'succeeded',
-        result: result === undefined ? null : JSON.stringify(result),
+        state: sql<JobsTable['state']>`case when rerun = 1 then 'queued' else 'succeeded' end`,
+        attempts: sql<number>`case when rerun = 1 then 0 else attempts end`,
+        result: sql<string | null>`case when rerun = 1 then result else ${json} end`,
+        finished_at: sql<number | null>`case when rerun = 1 then null else cast(${now} as bigint) end`,
+        rerun: 0,
         last_error: null,
         lease_owner: null,
         lease_until: 0,
         updated_at: now,
-        finished_at: now,
       })
       .where('id', '=', id)
       .where('lease_owner', '=', owner)
@@ -231,12 +238,15 @@ export class JobStore {
       .set(
         retryAt === undefined
           ? {
-              state: 'failed',
+              // Asked for again while it ran: that request still gets its run.
+              state: sql<JobsTable['state']>`case when rerun = 1 then 'queued' else 'failed' end`,
+              attempts: sql<number>`case when rerun = 1 then 0 else attempts end`,
+              finished_at: sql<number | null>`case when rerun = 1 then null else cast(${now} as bigint) end`,
+              rerun: 0,
               last_error: message,
               lease_owner: null,
               lease_until: 0,
               updated_at: now,
-              finished_at: now,
             }
           : {
               state: 'queued',
