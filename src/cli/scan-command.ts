@@ -49,8 +49,11 @@ function waitMs(text: string): number {
   return seconds * 1000;
 }
 
+/** Still being worked on: analysis queued or running, or analysed but not yet matched. */
 const pending = (report: ImageReport) =>
-  report.analysis.status === 'queued' || report.analysis.status === 'running';
+  report.analysis.status === 'queued' ||
+  report.analysis.status === 'running' ||
+  (report.analysis.status !== 'none' && report.analysis.matchedAt === undefined);
 
 async function fetchReport(
   client: ApiClient,
@@ -100,13 +103,15 @@ export function scanCommand(): Command {
         const failing = reports.flatMap((r) =>
           r.findings.filter((f) => meetsThreshold(f.severity as Rating, threshold)),
         );
-        const unanalysed = reports.filter((r) => r.analysis.status !== 'done');
+        const unanalysed = reports.filter(
+          (r) => r.analysis.status !== 'done' || r.analysis.matchedAt === undefined,
+        );
         if (failing.length > 0) {
           throw new Error(`${failing.length} finding(s) at or above ${flags.failOn} severity`);
         }
         if (unanalysed.length > 0) {
           throw new Error(
-            `${unanalysed.length} image(s) not analysed (${unanalysed.map((r) => r.analysis.status).join(', ')}); cannot vouch for them`,
+            `${unanalysed.length} image(s) not analysed and matched yet (${unanalysed.map((r) => (r.analysis.status === 'done' ? 'matching' : r.analysis.status)).join(', ')}); cannot vouch for them — try a longer --wait`,
           );
         }
       }

@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { JobStore } from '../jobs/store.js';
+import { isLoopbackHost } from '../lib/outbound.js';
 import { ScanStore } from '../scanning/store.js';
 import { VulnerabilityImporter, type ImportResult } from '../scanning/vulndb/importer.js';
 import { openRecordSource, SourceError } from '../scanning/vulndb/record-sources.js';
@@ -102,7 +103,11 @@ function report(result: ImportResult, output: 'table' | 'json', total: number): 
 }
 
 async function download(url: string, path: string, maxBytes: number, progress: boolean): Promise<void> {
-  const response = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(30 * 60_000) }).catch(
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'https:' && !isLoopbackHost(parsed.hostname)) {
+    throw new Error(`${url}: use https (plain http only to this machine)`);
+  }
+  const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(30 * 60_000) }).catch(
     (error: unknown) => {
       throw new Error(`cannot download ${url}: ${error instanceof Error ? error.message : String(error)}`);
     },

@@ -71,7 +71,8 @@ export class AffectedCache {
       out.push(candidate);
     }
     // A read that raced an import may hold older rows: keep them only if nothing moved meanwhile.
-    if ((await this.store.generation(this.store.db)) !== generation) return out;
+    if ((await this.store.generation(this.store.db)) !== generation || this.#generation !== generation)
+      return out;
     for (const [id, candidates] of loaded) {
       this.#byKey.set(id, candidates);
       this.#rows += candidates.length;

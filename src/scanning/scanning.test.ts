@@ -253,6 +253,16 @@ describe.each(testDialects())('scanning (%s)', (dialect) => {
     expect(changed[0]?.data.body).toMatchObject({ appeared_count: 3, resolved_count: 0 });
   });
 
+  it('a record whose id cannot be stored is refused with a clear error, and nothing of it is kept', async () => {
+    const long = osv(`ALPINE-${'9'.repeat(120)}`, { affected: [] });
+    const result = await importRecords('long.json', [long]);
+    expect(result).toMatchObject({ read: 1, inserted: 0, invalid: 1 });
+    expect(result.errors[0]).toContain('an id longer than 100 characters is not stored');
+    expect(
+      await t.server.scanning.store.vulnerability(t.server.database.db, long.id as string),
+    ).toBeUndefined();
+  });
+
   it('importing the same records again writes nothing and re-evaluates nothing', async () => {
     const result = await importRecords('again.json', RECORDS);
     expect(result).toMatchObject({ read: 7, inserted: 0, updated: 0, unchanged: 7, imagesQueued: 0 });
@@ -413,7 +423,7 @@ describe.each(testDialects())('scanning (%s)', (dialect) => {
     expect(result.analysis.message).toContain('lib/apk/db/installed');
   });
 
-  it('an analysis whose job gave up is reported as failed with the job’s error', async () => {
+  it('an analysis whose job gave up is reported as failed (without the internal error) until pushed again', async () => {
     const digest = await pushLayers('acme/stuck', 'v1', [
       await gz([{ path: 'etc/os-release', content: OS_RELEASE }]),
     ]);
@@ -426,8 +436,16 @@ describe.each(testDialects())('scanning (%s)', (dialect) => {
     expect((await report('acme/stuck', digest)).analysis).toMatchObject({
       status: 'failed',
       reason: 'job-failed',
-      message: 'the analysis job failed after 5 attempts: blob store unavailable',
+      message: 'the analysis job failed after 5 attempts; the server log has the error',
     });
+    // Pushing the image again asks for a new analysis.
+    const manifest = await app().inject({
+      url: `/v2/acme/stuck/manifests/${digest}`,
+      headers: { accept: MediaTypes.ociManifest },
+    });
+    expect((await putManifest(app(), 'acme/stuck', 'v2', manifest.rawPayload)).statusCode).toBe(201);
+    await t.server.jobs.runUntilIdle();
+    expect((await report('acme/stuck', digest)).analysis.status).toBe('done');
   });
 
   it('bad requests get clear errors', async () => {

@@ -61,7 +61,6 @@ export interface AnalysisResult {
   status: 'done' | 'failed' | 'skipped';
   packages: number;
   reason?: string;
-  match?: MatchResult;
 }
 
 export interface MatchResult {
@@ -132,7 +131,10 @@ export class ScanService implements ManifestListener {
       // The same manifest pushed again (a re-tag, a retried CI job) has the same content: an
       // analysis done or under way stands. A failed one is tried again (limits may have changed).
       const existing = await this.store.analysis(trx, image);
-      if (existing && existing.status !== 'failed') return;
+      if (existing && existing.status !== 'failed') {
+        const job = await this.jobs.find(trx, analyzeJob(image).key);
+        if (existing.status === 'done' || job?.state !== 'failed') return;
+      }
       await this.store.queueAnalysis(trx, image, this.clock());
       await this.jobs.enqueue(trx, analyzeJob(image), this.clock());
       return;
@@ -189,8 +191,7 @@ export class ScanService implements ManifestListener {
     } catch (error) {
       if (!(error instanceof AnalysisError)) throw error;
       await this.recordFailure(image, error);
-      const match = await this.match(image);
-      return { ...image, status: 'failed', packages: 0, reason: error.reason, match };
+      return { ...image, status: 'failed', packages: 0, reason: error.reason };
     }
     const analysedAt = this.clock();
     const previous = await this.store.analysis(this.store.db, image);
@@ -209,6 +210,8 @@ export class ScanService implements ManifestListener {
         analysed_at: analysedAt,
         updated_at: analysedAt,
       });
+      // Matching runs as its own job (one per image at a time, whoever asks for it).
+      await this.jobs.enqueue(trx, matchJob(image), analysedAt);
       await this.audit.record(
         trx,
         this.event('analysis.completed', image, {
@@ -221,8 +224,7 @@ export class ScanService implements ManifestListener {
       );
     });
     await this.removeOldSboms(image, previous, sboms);
-    const match = await this.match(image);
-    return { ...image, status: 'done', packages: inventory.packages.length, match };
+    return { ...image, status: 'done', packages: inventory.packages.length };
   }
 
   private layerSource(layer: LayerDescriptor): LayerSource {
@@ -251,6 +253,7 @@ export class ScanService implements ManifestListener {
         analysed_at: now,
         updated_at: now,
       });
+      await this.jobs.enqueue(trx, matchJob(image), now);
       await this.audit.record(trx, {
         ...this.event('analysis.failed', image, {
           reason: error.reason,
@@ -335,7 +338,12 @@ export class ScanService implements ManifestListener {
     const packages = uniqueByPurl([
       ...(analysis?.inventory ? (JSON.parse(analysis.inventory) as InstalledPackage[]) : []),
       ...userSboms.flatMap((inventory) => inventory.packages),
-    ]);
+    ]).filter((pkg) => {
+      // What a finding row can hold (the same on both databases); a user's SBOM may say more.
+      const fits = pkg.purl.length <= 1000 && pkg.name.length <= 300 && pkg.version.length <= 300;
+      if (!fits) errors.push(`package ${pkg.purl.slice(0, 100)}…: name, version or purl too long to match`);
+      return fits;
+    });
     const { unique } = keysOf(packages, distro);
     const findings = matchCandidates(packages, distro, await this.affected.candidates(unique));
     const now = this.clock();
@@ -421,7 +429,7 @@ export class ScanService implements ManifestListener {
           ...analysis,
           status: 'failed',
           failure_reason: 'job-failed',
-          failure_message: `the analysis job failed after ${job.attempts} attempts: ${job.lastError ?? 'unknown error'}`,
+          failure_message: `the analysis job failed after ${job.attempts} attempts; the server log has the error`,
         };
       }
     }
@@ -542,7 +550,7 @@ function toRow(image: ImageRef, f: Finding, before: Map<string, FindingsTable>, 
     package_name: f.package.name,
     package_version: f.package.version,
     ecosystem: f.package.ecosystem,
-    fixed_version: f.fixedVersion ?? null,
+    fixed_version: f.fixedVersion !== undefined && f.fixedVersion.length <= 300 ? f.fixedVersion : null,
     severity: f.severity.rating,
     score: f.severity.score ?? null,
     summary: f.summary?.slice(0, 1000) ?? null,

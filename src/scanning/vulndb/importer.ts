@@ -1,9 +1,9 @@
 // Imports OSV records into the vulnerability database, incrementally: a record is written only
 // when it is new or its `modified` time is later than the stored one, so re-importing a mirror
 // costs reads, not writes. Withdrawn records are kept (marked) so findings they caused disappear.
-// Each batch is one transaction with its audit event; the images whose packages the changed
-// records name (before or after the change) are queued for re-evaluation from their stored
-// inventories — layers are never read again.
+// Each batch is one transaction with its audit event and the re-evaluation jobs of the images
+// whose packages the changed records name (before or after the change); images are re-evaluated
+// from their stored inventories — layers are never read again.
 import type { AuditRecorder } from '../../audit/audit-log.js';
 import type { AffectedPackagesTable, VulnerabilitiesTable } from '../../db/schema.js';
 import type { JobStore } from '../../jobs/store.js';
@@ -68,7 +68,7 @@ export class VulnerabilityImporter {
       durationMs: 0,
       errors: [],
     };
-    const changedKeys = new Map<string, PackageKey>();
+    const queued = new Set<string>();
     let batch: OsvRecord[] = [];
     let done = 0;
     let writing: Promise<void> = Promise.resolve();
@@ -79,7 +79,7 @@ export class VulnerabilityImporter {
         this.invalid(result, `${raw.origin}: ${raw.error}`);
       } else {
         try {
-          batch.push(parseOsvRecord(raw.value));
+          batch.push(storable(parseOsvRecord(raw.value)));
         } catch (error) {
           const message = error instanceof OsvRecordError ? error.message : String(error);
           this.invalid(result, `${raw.origin}: ${message}`);
@@ -90,15 +90,15 @@ export class VulnerabilityImporter {
         await writing;
         const full = batch;
         const progress = { done, total: Math.max(done, source.total) };
-        writing = this.writeBatch(name, full, result, changedKeys).then(() => onProgress?.(progress));
+        writing = this.writeBatch(name, full, result, queued).then(() => onProgress?.(progress));
         writing.catch(() => undefined);
         batch = [];
       }
     }
     await writing;
-    await this.writeBatch(name, batch, result, changedKeys);
+    await this.writeBatch(name, batch, result, queued);
     onProgress?.({ done, total: Math.max(done, source.total) });
-    result.imagesQueued = await this.queueAffectedImages([...changedKeys.values()]);
+    result.imagesQueued = queued.size;
     result.durationMs = this.clock() - started;
     await this.store.transaction((trx) =>
       this.audit.record(trx, {
@@ -120,7 +120,7 @@ export class VulnerabilityImporter {
     source: string,
     records: OsvRecord[],
     result: ImportResult,
-    changedKeys: Map<string, PackageKey>,
+    queued: Set<string>,
   ): Promise<void> {
     if (records.length === 0) return;
     // The last of several copies of one id in a batch wins, like separate imports would.
@@ -128,6 +128,9 @@ export class VulnerabilityImporter {
     for (const record of records) latest.set(record.id, record);
     const now = this.clock();
     await this.store.transaction(async (trx) => {
+      // First: on PostgreSQL this locks the state row, so concurrent imports take turns per batch
+      // instead of failing on each other's inserts; on SQLite it makes this a write transaction now.
+      await this.store.bumpGeneration(trx);
       const stored = await this.store.storedModified(trx, [...latest.keys()]);
       const writes: { row: VulnerabilitiesTable; affected: AffectedPackagesTable[] }[] = [];
       const inserted: string[] = [];
@@ -144,13 +147,19 @@ export class VulnerabilityImporter {
         writes.push(toRows(record, modified, now));
       }
       if (writes.length === 0) return;
-      for (const key of await this.store.affectedKeysOf(trx, updated)) changedKeys.set(keyString(key), key);
+      const keys = new Map<string, PackageKey>();
+      for (const key of await this.store.affectedKeysOf(trx, updated)) keys.set(keyString(key), key);
       for (const write of writes) {
-        for (const a of write.affected)
-          changedKeys.set(keyString(a), { ecosystem: a.ecosystem, name: a.name });
+        for (const a of write.affected) keys.set(keyString(a), { ecosystem: a.ecosystem, name: a.name });
       }
+      const batchKeys = [...keys.values()];
       await this.store.putVulnerabilities(trx, writes, updated);
-      await this.store.bumpGeneration(trx);
+      // The images to re-evaluate are queued with the change itself: an import that stops later
+      // leaves no committed record whose images were never looked at again.
+      for (const image of await this.store.imagesWithKeys(trx, batchKeys)) {
+        await this.jobs.enqueue(trx, matchJob(image), now);
+        queued.add(`${image.repository}@${image.digest}`);
+      }
       result.inserted += inserted.length;
       result.updated += updated.length;
       await this.audit.record(trx, {
@@ -160,21 +169,29 @@ export class VulnerabilityImporter {
       });
     });
   }
+}
 
-  /** Queues re-evaluation of every image holding a package under one of the keys. */
-  async queueAffectedImages(keys: readonly PackageKey[]): Promise<number> {
-    if (keys.length === 0) return 0;
-    const images = await this.store.imagesWithKeys(this.store.db, keys);
-    const now = this.clock();
-    for (let i = 0; i < images.length; i += 200) {
-      await this.store.transaction(async (trx) => {
-        for (const image of images.slice(i, i + 200)) {
-          await this.jobs.enqueue(trx, matchJob(image), now);
-        }
-      });
-    }
-    return images.length;
+/** Column widths of the vulnerability tables (the same on both databases). */
+const MAX_ID = 100;
+const MAX_ECOSYSTEM = 100;
+const MAX_NAME = 300;
+
+/**
+ * Fits a record to what is stored: an id longer than the column is an invalid record; aliases
+ * too long to be an id are dropped; affected packages with an over-long ecosystem or name are
+ * left out (no installed package could be filed under them either).
+ */
+function storable(record: OsvRecord): OsvRecord {
+  if (record.id.length > MAX_ID) {
+    throw new OsvRecordError(undefined, '$.id', `an id longer than ${MAX_ID} characters is not stored`);
   }
+  return {
+    ...record,
+    aliases: record.aliases.filter((alias) => alias.length <= MAX_ID),
+    affected: record.affected.filter(
+      (a) => !a.package || (a.package.ecosystem.length <= MAX_ECOSYSTEM && a.package.name.length <= MAX_NAME),
+    ),
+  };
 }
 
 export function matchJob(image: { repository: string; digest: string }) {

@@ -105,12 +105,17 @@ export class VulndbMirror {
         ...validators(payload),
       });
       const carried = validators(download);
-      await next(carried);
       const nextRunAt = new Date(nextRun).toISOString();
       if (download.status === 'not-modified') {
+        await next(carried);
         return { url: source.url, status: 'not-modified', bytes: 0, nextRunAt, ...carried };
       }
-      const result = await this.importer.import(source.url, await openRecordSource(path));
+      const result = await this.importer.import(
+        source.url,
+        await openRecordSource(path, undefined, source.url),
+      );
+      // The new validators only once the archive is in: an import cut short downloads it again.
+      await next(carried);
       return {
         url: source.url,
         status: 'imported',

@@ -37,20 +37,25 @@ export class SourceError extends Error {
   override readonly name = 'SourceError';
 }
 
-export async function openRecordSource(path: string, limits = DEFAULT_SOURCE_LIMITS): Promise<RecordSource> {
+/** `label` names the source in error messages instead of `path` (a download's temporary file). */
+export async function openRecordSource(
+  path: string,
+  limits = DEFAULT_SOURCE_LIMITS,
+  label = path,
+): Promise<RecordSource> {
   const info = await stat(path).catch(() => undefined);
   if (!info) throw new SourceError(`${path} does not exist`);
   if (info.isDirectory()) return directorySource(path, limits);
   if (!info.isFile()) throw new SourceError(`${path} is neither a file nor a directory`);
   const head = await readHead(path);
-  if (head.readUInt32LE(0) === 0x04034b50) return zipSource(path, limits);
+  if (head.readUInt32LE(0) === 0x04034b50) return zipSource(path, limits, label);
   if (info.size > limits.maxFileBytes) {
     throw new SourceError(`${path} is ${info.size} bytes; a JSON file may be at most ${limits.maxFileBytes}`);
   }
   return {
     total: 1,
     async *records() {
-      yield* parsed(path, await readFile(path));
+      yield* parsed(label, await readFile(path));
     },
   };
 }
@@ -126,17 +131,17 @@ async function directorySource(root: string, limits: SourceLimits): Promise<Reco
   };
 }
 
-async function zipSource(path: string, limits: SourceLimits): Promise<RecordSource> {
+async function zipSource(path: string, limits: SourceLimits, label: string): Promise<RecordSource> {
   const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
     yauzl.open(path, { lazyEntries: true, validateEntrySizes: true, autoClose: false }, (error, file) =>
       error
-        ? reject(new SourceError(`${path} is not a readable zip archive: ${error.message}`))
+        ? reject(new SourceError(`${label} is not a readable zip archive: ${error.message}`))
         : resolve(file),
     ),
   );
   if (zip.entryCount > limits.maxFiles) {
     zip.close();
-    throw new SourceError(`${path} holds ${zip.entryCount} entries; at most ${limits.maxFiles} are read`);
+    throw new SourceError(`${label} holds ${zip.entryCount} entries; at most ${limits.maxFiles} are read`);
   }
   return {
     total: zip.entryCount,
@@ -146,7 +151,7 @@ async function zipSource(path: string, limits: SourceLimits): Promise<RecordSour
           const entry = await nextEntry(zip);
           if (!entry) return;
           if (entry.fileName.endsWith('/') || !entry.fileName.endsWith('.json')) continue;
-          const origin = `${path}:${entry.fileName}`;
+          const origin = `${label}:${entry.fileName}`;
           if (entry.uncompressedSize > limits.maxFileBytes) {
             yield {
               origin,
