@@ -45,6 +45,9 @@ const IMAGE_CONFIG_TYPES = new Set([
 const EMPTY_CONFIG = Buffer.from('{}');
 /** A user-pushed SBOM larger than this is not read. */
 const MAX_SBOM_BYTES = 64 * 1024 * 1024;
+/** User SBOMs read per image, and their total size. */
+const MAX_USER_SBOMS = 20;
+const MAX_USER_SBOM_BYTES = 256 * 1024 * 1024;
 /** Finding changes listed in one event; counts are always complete. */
 const MAX_EVENT_FINDINGS = 500;
 
@@ -389,6 +392,8 @@ export class ScanService implements ManifestListener {
       image.digest,
     );
     const out: ImageInventory[] = [];
+    let read = 0;
+    let bytes = 0;
     for (const referrer of referrers) {
       const mediaType = referrer.artifact_type;
       if (mediaType !== SBOM_MEDIA_TYPES.spdx && mediaType !== SBOM_MEDIA_TYPES.cyclonedx) continue;
@@ -396,6 +401,11 @@ export class ScanService implements ManifestListener {
         ? (JSON.parse(referrer.annotations) as Record<string, string>)
         : {};
       if (annotations[GENERATOR_ANNOTATION] !== undefined) continue;
+      // Every re-evaluation reads them again: a bounded number and size per image.
+      if (++read > MAX_USER_SBOMS) {
+        errors.push(`more than ${MAX_USER_SBOMS} SBOMs are attached; the rest are not read`);
+        break;
+      }
       try {
         const manifest = await this.registry.store.getManifest(
           this.registry.store.db,
@@ -404,8 +414,12 @@ export class ScanService implements ManifestListener {
         );
         const layer = manifest ? layersOf(manifest.payload)[0] : undefined;
         if (!layer) continue;
-        if (layer.size > MAX_SBOM_BYTES)
-          throw new Error(`${layer.size} bytes is over the ${MAX_SBOM_BYTES}-byte limit`);
+        bytes += layer.size;
+        if (layer.size > MAX_SBOM_BYTES || bytes > MAX_USER_SBOM_BYTES) {
+          throw new Error(
+            `over the limit of ${MAX_SBOM_BYTES} bytes per SBOM and ${MAX_USER_SBOM_BYTES} per image`,
+          );
+        }
         const chunks: Buffer[] = [];
         for await (const chunk of await this.registry.blobs.read(layer.digest)) chunks.push(chunk as Buffer);
         const document = parseBoundedJson(Buffer.concat(chunks).toString('utf8'));
