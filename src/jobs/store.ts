@@ -207,15 +207,9 @@ export class JobStore {
     const done = await this.db
       .updateTable('jobs')
       .set({
-        state: sql<JobsTable['state']>`case when rerun = 1 then 'queued' else 'succeeded' end`,
-        attempts: sql<number>`case when rerun = 1 then 0 else attempts end`,
+        ...finished('succeeded', now),
         result: sql<string | null>`case when rerun = 1 then result else ${json} end`,
-        finished_at: sql<number | null>`case when rerun = 1 then null else cast(${now} as bigint) end`,
-        rerun: 0,
         last_error: null,
-        lease_owner: null,
-        lease_until: 0,
-        updated_at: now,
       })
       .where('id', '=', id)
       .where('lease_owner', '=', owner)
@@ -239,14 +233,8 @@ export class JobStore {
         retryAt === undefined
           ? {
               // Asked for again while it ran: that request still gets its run.
-              state: sql<JobsTable['state']>`case when rerun = 1 then 'queued' else 'failed' end`,
-              attempts: sql<number>`case when rerun = 1 then 0 else attempts end`,
-              finished_at: sql<number | null>`case when rerun = 1 then null else cast(${now} as bigint) end`,
-              rerun: 0,
+              ...finished('failed', now),
               last_error: message,
-              lease_owner: null,
-              lease_until: 0,
-              updated_at: now,
             }
           : {
               state: 'queued',
@@ -300,6 +288,22 @@ export class JobStore {
       .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
+}
+
+/**
+ * The columns that end a run as `final`, or queue it again when it was asked for meanwhile
+ * (rerun = 1), decided by the database in the one statement that ends the run.
+ */
+function finished(final: 'succeeded' | 'failed', now: number) {
+  return {
+    state: sql<JobsTable['state']>`case when rerun = 1 then 'queued' else ${final} end`,
+    attempts: sql<number>`case when rerun = 1 then 0 else attempts end`,
+    finished_at: sql<number | null>`case when rerun = 1 then null else cast(${now} as bigint) end`,
+    rerun: 0,
+    lease_owner: null,
+    lease_until: 0,
+    updated_at: now,
+  };
 }
 
 function view(row: JobsTable): JobView {
