@@ -211,6 +211,8 @@ export class ScanService implements ManifestListener {
         cyclonedx_digest: sboms.cyclonedx,
         layer_bytes: layerBytes,
         analysed_at: analysedAt,
+        // Not matched until the match job queued below has run on this inventory.
+        matched_at: null,
         updated_at: analysedAt,
       });
       // Matching runs as its own job (one per image at a time, whoever asks for it).
@@ -254,6 +256,7 @@ export class ScanService implements ManifestListener {
         failure_reason: error.reason,
         failure_message: error.message.slice(0, 1000),
         analysed_at: now,
+        matched_at: null,
         updated_at: now,
       });
       await this.jobs.enqueue(trx, matchJob(image), now);
