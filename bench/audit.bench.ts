@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
 import type { AuditActor, AuditInput } from '../src/audit/audit-log.js';
 import type { ChainRow } from '../src/audit/chain.js';
-import { fromExported } from '../src/audit/export.js';
+import { rowFromLine } from '../src/audit/export.js';
 import { verifyExport, type CheckpointRecord } from '../src/audit/verify-export.js';
 import { verifyStored } from '../src/audit/verify.js';
 import { configSchema, type ConfigInput } from '../src/config/schema.js';
@@ -233,6 +233,8 @@ async function startServer(
         logLevel: 'silent',
         dev: true,
         registry: { gc: { enabled: false } },
+        // Image analyses would add their own events (and SBOM pushes) during the measured load.
+        scanning: { enabled: false },
         ...overrides,
       }),
     );
@@ -730,7 +732,7 @@ async function verifyOffline(
   for (let start = 0; start < exported.length;) {
     let end = exported.indexOf(10, start);
     if (end === -1) end = exported.length;
-    if (end > start) rows.push(fromExported(JSON.parse(exported.toString('utf8', start, end))));
+    if (end > start) rows.push(rowFromLine(exported.toString('utf8', start, end)));
     start = end + 1;
   }
   const result = await verifyExport(rows, sidecar.checkpoints, sidecar.jwks, sidecar.issuer, sidecar.anchor);

@@ -24,6 +24,28 @@ export function toExported(row: AuditEventsTable): Record<string, unknown> {
   };
 }
 
+/** The chain attributes exactly as exportedLine appends them. */
+const SPLICED = /(,?)"auditseq":(\d{1,15}),"auditprevhash":"([0-9a-f]{64})","audithash":"([0-9a-f]{64})"\}$/;
+
+/**
+ * One line of an NDJSON export back to a chain row. A line as exportedLine wrote it is undone
+ * without parsing: the text before the spliced attributes is the stored event, byte for byte, and
+ * its hash is the whole check. Any other line (re-serialised, or from a CloudEvents batch) is
+ * parsed, and the chain then hashes its canonical form. Throws on a line that is not an event.
+ */
+export function rowFromLine(line: string): ChainRow {
+  const text = line.trimEnd();
+  const match = SPLICED.exec(text);
+  if (match && text.startsWith('{')) {
+    const body = text.slice(0, match.index);
+    // No separator means the event had no members of its own.
+    if (match[1] ? body !== '{' : body === '{') {
+      return { seq: Number(match[2]), prev_hash: match[3]!, hash: match[4]!, event: `${body}}` };
+    }
+  }
+  return fromExported(JSON.parse(text));
+}
+
 /** Back from the exported form to a chain row; throws on a line that is not an exported event. */
 export function fromExported(value: unknown): ChainRow {
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an exported event');

@@ -9,7 +9,7 @@ import { createUser, withHeaders, type TestUser } from '../identity/test-helpers
 import { pushImage } from '../registry/test-helpers.js';
 import { startTestServer, type TestServer } from '../server/test-server.js';
 import { chainHash } from './chain.js';
-import { fromExported } from './export.js';
+import { exportedLine, fromExported, rowFromLine } from './export.js';
 import { verifyExport, type CheckpointRecord } from './verify-export.js';
 
 describe.each(testDialects())('reading and exporting the audit log (%s)', (dialect) => {
@@ -149,10 +149,10 @@ describe.each(testDialects())('reading and exporting the audit log (%s)', (diale
 
   it('verifies an export offline against signed checkpoints and the JWKS, and catches a recomputed forgery', async () => {
     expect(await t.server.checkpointer.maybeCheckpoint()).toBeGreaterThan(0);
-    const exported = (await get('/api/v1/events/export')).body
-      .trim()
-      .split('\n')
-      .map((l) => fromExported(JSON.parse(l)));
+    const lines = (await get('/api/v1/events/export')).body.trim().split('\n');
+    const exported = lines.map((l) => rowFromLine(l));
+    // Undoing the splice gives back what parsing and re-serialising gives, byte for byte here.
+    expect(exported).toEqual(lines.map((l) => fromExported(JSON.parse(l))));
     const { checkpoints } = (await get('/api/v1/audit/checkpoints')).json<{
       checkpoints: CheckpointRecord[];
     }>();
@@ -161,6 +161,16 @@ describe.each(testDialects())('reading and exporting the audit log (%s)', (diale
     const good = await verifyExport(exported, checkpoints, jwks, issuer);
     expect(good).toMatchObject({ ok: true, firstSeq: 1 });
     expect(good.checkpointsVerified).toBe(1);
+
+    // An edited line is caught whether or not its splice is intact.
+    const edited = lines.map((l, i) => (i === 2 ? l.replace('"subject":"', '"subject":"x') : l));
+    expect(edited[2]).not.toBe(lines[2]);
+    const editedRows = edited.map((l) => rowFromLine(l));
+    expect(editedRows[2]!.seq).toBe(3);
+    expect((await verifyExport(editedRows, checkpoints, jwks, issuer)).firstBad).toEqual({
+      seq: 3,
+      reason: 'its content does not match its hash',
+    });
 
     // Edit event 3 and recompute every hash after it: the chain alone now "verifies"…
     const forged = exported.map((r) => ({ ...r }));
@@ -185,5 +195,25 @@ describe.each(testDialects())('reading and exporting the audit log (%s)', (diale
       issuer,
     );
     expect(bad.ok).toBe(false);
+  });
+
+  it('reads an exported line back without parsing it, and parses what it cannot undo', () => {
+    const hash = 'a'.repeat(64);
+    const prev = 'b'.repeat(64);
+    const event = '{"id":"x","specversion":"1.0"}';
+    const line = exportedLine({ seq: 7, prev_hash: prev, hash, event });
+    expect(rowFromLine(line)).toEqual({ seq: 7, prev_hash: prev, hash, event });
+    expect(rowFromLine(`${line}\r`)).toEqual({ seq: 7, prev_hash: prev, hash, event });
+    expect(rowFromLine(exportedLine({ seq: 1, prev_hash: prev, hash, event: '{}' }))).toEqual({
+      seq: 1,
+      prev_hash: prev,
+      hash,
+      event: '{}',
+    });
+    // Attributes in another order (a re-serialised export) take the parsing path.
+    const reordered = `{"auditseq":7,"id":"x","specversion":"1.0","auditprevhash":"${prev}","audithash":"${hash}"}`;
+    expect(rowFromLine(reordered)).toEqual({ seq: 7, prev_hash: prev, hash, event: event });
+    expect(() => rowFromLine('{"id":"x"}')).toThrow(/without auditseq/);
+    expect(() => rowFromLine('not json')).toThrow();
   });
 });

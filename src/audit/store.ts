@@ -20,7 +20,7 @@ export interface EventFilter {
 export class AuditStore {
   constructor(
     readonly db: Kysely<Database>,
-    private readonly dialect: Dialect,
+    readonly dialect: Dialect,
   ) {}
 
   async lockHead(trx: Transaction<Database>): Promise<{ seq: number; hash: string }> {
@@ -110,16 +110,18 @@ export class AuditStore {
     return Number(result.numDeletedRows);
   }
 
-  /** The chain's columns only, in sequence order after `afterSeq` (verification). */
-  async chainRows(ex: Executor, afterSeq: number, limit: number) {
+  /** The chain's columns only, in sequence order, for afterSeq < seq ≤ throughSeq (verification). */
+  async chainRows(ex: Executor, afterSeq: number, throughSeq: number) {
     const rows = await ex
       .selectFrom('audit_events')
       .select(['seq', 'prev_hash', 'hash', 'event'])
       .where('seq', '>', afterSeq)
+      .where('seq', '<=', throughSeq)
       .orderBy('seq')
-      .limit(limit)
       .execute();
-    return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
+    // In place: verification reads every row of the log, and a copy per row is most of its cost.
+    for (const row of rows) row.seq = Number(row.seq);
+    return rows as ((typeof rows)[number] & { seq: number })[];
   }
 
   /** Events in sequence order, keyset-paged after `afterSeq`. */

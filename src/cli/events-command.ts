@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import type { JSONWebKeySet } from 'jose';
-import { fromExported } from '../audit/export.js';
+import { rowFromLine } from '../audit/export.js';
 import { verifyExport, type CheckpointRecord } from '../audit/verify-export.js';
 import { api, ApiClient, print, type ApiFlags } from './api-client.js';
 import { subscriptionsCommand } from './subscriptions-command.js';
@@ -206,7 +206,7 @@ export function auditCommand(): Command {
         }
         const rows = lines.map((line, i) => {
           try {
-            return fromExported(JSON.parse(line));
+            return rowFromLine(line);
           } catch (error) {
             throw new Error(
               `line ${i + 1} of the export is not an exported event: ${error instanceof Error ? error.message : 'unreadable'}`,
