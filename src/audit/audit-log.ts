@@ -1,10 +1,8 @@
-// Recording: every change becomes a CloudEvent 1.0 (built and validated with the cloudevents SDK)
-// appended to the hash chain inside the caller's transaction — no change without its event, no
+// Recording: every change becomes a CloudEvent 1.0 (in its structured JSON form) appended to the hash chain inside the caller's transaction — no change without its event, no
 // event without its change. The actor comes from the request scope: the principal's subject and
 // kind, and the claims of the original identity (issuer, subject, audience, amr, acr). Secrets
 // never enter an event: callers pass resource descriptions, and tokens are not resources.
 import type { Transaction } from 'kysely';
-import { CloudEvent } from 'cloudevents';
 import { v7 as uuidv7 } from 'uuid';
 import type { AuditEventsTable, Database } from '../db/schema.js';
 import type { Principal } from '../identity/authorizer.js';
@@ -54,7 +52,8 @@ const TYPE = /^dev\.palisade\.[a-z]+(\.[a-z-]+)+\.v\d+$/;
 /** An event ready to append: built (and stamped) when it was recorded. */
 interface Built {
   input: AuditInput;
-  json: Record<string, unknown>;
+  /** The CloudEvent's RFC 8785 canonical JSON. */
+  canonical: string;
   actor: AuditActor;
   now: number;
   id: string;
@@ -153,29 +152,8 @@ export class AuditLog implements AuditRecorder {
   }
 
   async #append(trx: Transaction<Database>, built: Built[]): Promise<void> {
-    const head = await this.store.lockHead(trx);
-    let { seq, hash } = head;
-    const rows: AuditEventsTable[] = [];
-    for (const { input, json, actor, now, id } of built) {
-      // Stored as hashed: the canonical text (verification then hashes the stored text as is).
-      const canonical = canonicalJson(json);
-      const next = hashCanonical(hash, canonical);
-      seq += 1;
-      rows.push({
-        seq,
-        id,
-        type: input.type,
-        subject: input.subject ?? null,
-        org: input.org ?? null,
-        actor: actor.subject,
-        time: now,
-        event: canonical,
-        prev_hash: hash,
-        hash: next,
-      });
-      hash = next;
-    }
-    await this.store.appendMany(trx, rows);
+    const pending = this.store.append(trx, (head) => chained(head, built));
+    if (pending) await pending;
     for (const listener of this.#appended) listener();
   }
 
@@ -193,26 +171,51 @@ export class AuditLog implements AuditRecorder {
       input.request ??
       (scope ? { id: scope.requestId, ip: scope.ip, user_agent: scope.userAgent ?? null } : null);
     const path = input.path ?? scope?.path ?? '/';
-    const id = uuidv7();
-    // Built with the SDK (its spec model and JSON form); the shape is fixed here and checked
-    // against the CloudEvents schema by the tests, so the per-event validation is skipped.
-    const event = new CloudEvent(
-      {
-        specversion: '1.0',
-        id,
-        source: `${this.origin()}${path}`,
-        type: input.type,
-        ...(input.subject ? { subject: input.subject } : {}),
-        time: new Date(now).toISOString(),
-        datacontenttype: 'application/json',
-        actor: actor.subject,
-        ...(input.org ? { org: input.org } : {}),
-        data: { actor, request, outcome: input.outcome ?? 'success', body: input.body ?? null },
-      },
-      false,
-    );
-    return { input, json: event.toJSON(), actor, now, id };
+    // The id carries the event's time (the store finds time ranges through it).
+    const id = uuidv7({ msecs: now });
+    // The CloudEvent's structured JSON form, built directly: the SDK's constructor copies and
+    // freezes every event and re-parses its time, on the path of every change. The shape is fixed
+    // here and checked against the CloudEvents schema by the tests; delivery uses the SDK.
+    const json: Record<string, unknown> = {
+      specversion: '1.0',
+      id,
+      source: `${this.origin()}${path}`,
+      type: input.type,
+      subject: input.subject || undefined,
+      time: new Date(now).toISOString(),
+      datacontenttype: 'application/json',
+      actor: actor.subject,
+      org: input.org || undefined,
+      data: { actor, request, outcome: input.outcome ?? 'success', body: input.body ?? null },
+    };
+    // Stored as hashed: the canonical text (verification then hashes the stored text as is).
+    // Made here, before the head is locked, so the lock is held for the hashing only.
+    return { input, canonical: canonicalJson(json), actor, now, id };
   }
+}
+
+/** Rows for the events, numbered and hashed after the head. */
+function chained(head: { seq: number; hash: string }, built: Built[]): AuditEventsTable[] {
+  let { seq, hash } = head;
+  const rows: AuditEventsTable[] = [];
+  for (const { input, canonical, actor, now, id } of built) {
+    const next = hashCanonical(hash, canonical);
+    seq += 1;
+    rows.push({
+      seq,
+      id,
+      type: input.type,
+      subject: input.subject ?? null,
+      org: input.org ?? null,
+      actor: actor.subject,
+      time: now,
+      event: canonical,
+      prev_hash: hash,
+      hash: next,
+    });
+    hash = next;
+  }
+  return rows;
 }
 
 /** The actor as events name it, with the original identity's claims (never the token itself). */

@@ -2,16 +2,11 @@
 // 32 raw bytes (64 zeros' worth for the first event) and JCS the RFC 8785 canonical JSON of the
 // CloudEvent. Verification walks events in sequence order and names the first one that breaks.
 import { createHash, hash as digest } from 'node:crypto';
-import canonicalize from 'canonicalize';
+import { canonicalJson } from '../lib/canonical-json.js';
+
+export { canonicalJson };
 
 export const GENESIS_HASH = '0'.repeat(64);
-
-/** RFC 8785 (JCS) canonical JSON, from the canonicalize package. */
-export function canonicalJson(value: unknown): string {
-  const canonical = canonicalize(value);
-  if (canonical === undefined) throw new Error('event cannot be canonicalised');
-  return canonical;
-}
 
 /** sha256(prev_hash ‖ text) for text that already is the canonical form. */
 export function hashCanonical(prevHash: string, canonical: string): string {

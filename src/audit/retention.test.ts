@@ -2,6 +2,7 @@
 // signed anchor keeps what remains verifiable (online and as an offline export), the pruning is
 // itself an event, and a legal hold stops it.
 import type { JSONWebKeySet } from 'jose';
+import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDialects } from '../db/test-databases.js';
 import { startTestServer, type TestServer } from '../server/test-server.js';
@@ -31,12 +32,15 @@ describe.each(testDialects())('audit retention (%s)', (dialect) => {
 
   it('prunes only the prefix older than the retention period and keeps the rest verifiable', async () => {
     const now = Date.now();
-    // Events 1–5 happened 500 days ago (the time column is what retention reads).
-    await db()
-      .updateTable('audit_events')
-      .set({ time: now - 500 * DAY })
-      .where('seq', '<=', 5)
-      .execute();
+    // Events 1–5 happened 500 days ago: their time, and their UUIDv7 ids, which carry it (the id
+    // index is how retention finds them).
+    for (let seq = 1; seq <= 5; seq += 1) {
+      await db()
+        .updateTable('audit_events')
+        .set({ time: now - 500 * DAY, id: uuidv7({ msecs: now - 500 * DAY }) })
+        .where('seq', '=', seq)
+        .execute();
+    }
     const result = await t.server.retention.prune(now);
     expect(result).toMatchObject({ held: false, pruned: 5, throughSeq: 5, errors: [] });
     const remaining = await db().selectFrom('audit_events').select('seq').orderBy('seq').execute();

@@ -1,7 +1,7 @@
 // SQL for the audit log. Appends take the chain head row under a lock (FOR UPDATE on PostgreSQL;
 // SQLite runs one write transaction at a time anyway), so sequence numbers and hashes are
 // assigned in commit order inside the transaction that makes the change.
-import type { Kysely, Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Dialect } from '../db/dialect.js';
 import type { AuditAnchorTable, AuditCheckpointsTable, AuditEventsTable, Database } from '../db/schema.js';
 
@@ -17,28 +17,154 @@ export interface EventFilter {
   org?: string;
 }
 
+const EVENT_COLUMNS = [
+  'seq',
+  'id',
+  'type',
+  'subject',
+  'org',
+  'actor',
+  'time',
+  'event',
+  'prev_hash',
+  'hash',
+] as const;
+
+/**
+ * Events have no index on `time`: each id is a UUIDv7 whose first 48 bits are the event's time in
+ * milliseconds (ids made before that was exact were made at or just after their event's time), so
+ * the id index answers time ranges. Lowercase hex ids order the same by code point and in every
+ * collation we run on (the hyphens stand at the same places in all of them).
+ */
+export function uuidv7Floor(ms: number): string {
+  const hex = Math.max(0, Math.min(ms, 2 ** 48 - 1))
+    .toString(16)
+    .padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8)}`;
+}
+
+/** How much later than its `time` an event's id may be (ids made before they carried it exactly). */
+const ID_TIME_SLACK_MS = 3_600_000;
+
+/** The bound values of rows, in EVENT_COLUMNS order. */
+function paramsOf(rows: readonly AuditEventsTable[]): unknown[] {
+  const params: unknown[] = [];
+  for (const row of rows) {
+    params.push(
+      row.seq,
+      row.id,
+      row.type,
+      row.subject,
+      row.org,
+      row.actor,
+      row.time,
+      row.event,
+      row.prev_hash,
+      row.hash,
+    );
+  }
+  return params;
+}
+
+/** What the append needs of a better-sqlite3 statement. */
+interface SqliteStatement {
+  get(...params: unknown[]): unknown;
+  run(...params: unknown[]): unknown;
+}
+
 export class AuditStore {
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
+    /** SQLite's prepared statements (DatabaseHandle.statements): appends then run without a wait. */
+    private readonly statements?: (text: string) => SqliteStatement,
   ) {}
 
+  /**
+   * Appends the rows `chain` makes from the current head, under the head's lock, in the caller's
+   * transaction. On SQLite the three statements run at once, synchronously (the transaction holds
+   * the only connection, so they are part of it); the result is then undefined.
+   */
+  append(
+    trx: Transaction<Database>,
+    chain: (head: { seq: number; hash: string }) => AuditEventsTable[],
+  ): Promise<void> | undefined {
+    if (!this.statements) {
+      return this.lockHead(trx).then((head) => this.appendMany(trx, chain(head)));
+    }
+    const head = this.statements('select seq, hash from audit_head where id = 1').get() as
+      { seq: number; hash: string } | undefined;
+    if (!head) throw new Error('the audit chain head is missing');
+    const rows = chain({ seq: Number(head.seq), hash: head.hash });
+    for (let i = 0; i < rows.length; i += 100) {
+      const chunk = rows.slice(i, i + 100);
+      this.statements(this.#insertSql(chunk.length, false)).run(...paramsOf(chunk));
+    }
+    const tail = rows[rows.length - 1];
+    if (tail) {
+      this.statements('update audit_head set seq = ?, hash = ? where id = 1').run(tail.seq, tail.hash);
+    }
+    return undefined;
+  }
+
+  // The append path runs inside every change, so its SQL is written once per shape and sent as
+  // is (parameterised; Kysely's builder costs more than SQLite takes to run these statements).
+  readonly #insertText = new Map<number, string>();
+
+  #placeholders(count: number, from = 0): string[] {
+    return Array.from({ length: count }, (_, i) => (this.dialect === 'postgres' ? `$${from + i + 1}` : '?'));
+  }
+
   async lockHead(trx: Transaction<Database>): Promise<{ seq: number; hash: string }> {
-    let query = trx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
-    if (this.dialect === 'postgres') query = query.forUpdate();
-    const head = await query.executeTakeFirstOrThrow();
+    const text =
+      this.dialect === 'postgres'
+        ? 'select seq, hash from audit_head where id = 1 for update'
+        : 'select seq, hash from audit_head where id = 1';
+    const { rows } = await trx.executeQuery<{ seq: number | string; hash: string }>(
+      CompiledQuery.raw(text, []),
+    );
+    const head = rows[0];
+    if (!head) throw new Error('the audit chain head is missing');
     return { seq: Number(head.seq), hash: head.hash };
   }
 
+  /** Inserts rows (in sequence order) and moves the chain head to the last one. */
   async appendMany(trx: Transaction<Database>, rows: AuditEventsTable[]): Promise<void> {
     for (let i = 0; i < rows.length; i += 100) {
-      await trx
-        .insertInto('audit_events')
-        .values(rows.slice(i, i + 100))
-        .execute();
+      const chunk = rows.slice(i, i + 100);
+      const last = i + 100 >= rows.length;
+      const params = paramsOf(chunk);
+      const tail = rows[rows.length - 1]!;
+      if (last && this.dialect === 'postgres') {
+        // One round trip: the insert and the head update in one statement.
+        params.push(tail.seq, tail.hash);
+        await trx.executeQuery(CompiledQuery.raw(this.#insertSql(chunk.length, true), params));
+        return;
+      }
+      await trx.executeQuery(CompiledQuery.raw(this.#insertSql(chunk.length, false), params));
+      if (last) {
+        await trx.executeQuery(
+          CompiledQuery.raw('update audit_head set seq = ?, hash = ? where id = 1', [tail.seq, tail.hash]),
+        );
+      }
     }
-    const last = rows[rows.length - 1]!;
-    await trx.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
+  }
+
+  #insertSql(count: number, withHead: boolean): string {
+    const key = withHead ? -count : count;
+    let text = this.#insertText.get(key);
+    if (text) return text;
+    const values: string[] = [];
+    for (let r = 0; r < count; r += 1) {
+      values.push(`(${this.#placeholders(EVENT_COLUMNS.length, r * EVENT_COLUMNS.length).join(', ')})`);
+    }
+    text = `insert into audit_events (${EVENT_COLUMNS.join(', ')}) values ${values.join(', ')}`;
+    if (withHead) {
+      const [seq, hash] = this.#placeholders(2, count * EVENT_COLUMNS.length);
+      text = `with appended as (${text}) update audit_head set seq = ${seq}, hash = ${hash} where id = 1`;
+    }
+    this.#insertText.set(key, text);
+    return text;
   }
 
   head(ex: Executor): Promise<{ seq: number; hash: string }> {
@@ -89,6 +215,7 @@ export class AuditStore {
     const row = await ex
       .selectFrom('audit_events')
       .select((eb) => eb.fn.max('seq').as('seq'))
+      .where('id', '<', uuidv7Floor(cutoff + ID_TIME_SLACK_MS))
       .where('time', '<', cutoff)
       .executeTakeFirst();
     return row?.seq === null || row?.seq === undefined ? undefined : Number(row.seq);
@@ -128,8 +255,16 @@ export class AuditStore {
   async list(ex: Executor, filter: EventFilter, limit: number): Promise<AuditEventsTable[]> {
     let query = ex.selectFrom('audit_events').selectAll().orderBy('seq').limit(limit);
     if (filter.afterSeq !== undefined) query = query.where('seq', '>', filter.afterSeq);
-    if (filter.since !== undefined) query = query.where('time', '>=', filter.since);
-    if (filter.until !== undefined) query = query.where('time', '<', filter.until);
+    // Time ranges are found through the id index (an event's UUIDv7 id carries its time), then
+    // checked exactly against `time`.
+    if (filter.since !== undefined) {
+      query = query.where('id', '>=', uuidv7Floor(filter.since)).where('time', '>=', filter.since);
+    }
+    if (filter.until !== undefined) {
+      query = query
+        .where('id', '<', uuidv7Floor(filter.until + ID_TIME_SLACK_MS))
+        .where('time', '<', filter.until);
+    }
     if (filter.typePrefix) query = query.where('type', 'like', `${escapeLike(filter.typePrefix)}%`);
     if (filter.actor) query = query.where('actor', '=', filter.actor);
     if (filter.subject) query = query.where('subject', '=', filter.subject);

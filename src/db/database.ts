@@ -3,15 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import {
-  Kysely,
-  Migrator,
-  PostgresDialect,
-  SqliteDialect,
-  sql,
-  type Migration,
-  type SqliteDialectConfig,
-} from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
 import pg from 'pg';
 import { dialectOf, type Dialect } from './dialect.js';
 import { registryMigration } from './migrations/0001-registry.js';
@@ -23,11 +15,17 @@ import { auditMigration } from './migrations/0006-audit.js';
 import { eventDeliveryMigration } from './migrations/0007-event-delivery.js';
 import { federationMigration } from './migrations/0008-federation.js';
 import { scanningMigration } from './migrations/0009-scanning.js';
+import { auditIndexesMigration } from './migrations/0010-audit-indexes.js';
 import type { Database } from './schema.js';
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: Dialect;
+  /**
+   * SQLite only: the connection's cached prepared statements, for a hot path that runs inside a
+   * Kysely transaction (there is one connection, and the transaction holds it).
+   */
+  statements?: (text: string) => SQLite.Statement;
   /** Throws when the database cannot answer a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -44,6 +42,7 @@ const int8AsNumber: pg.CustomTypesConfig = {
 export function openDatabase(url: string): DatabaseHandle {
   const dialect = dialectOf(url);
   let db: Kysely<Database>;
+  let statements: DatabaseHandle['statements'];
   if (dialect === 'postgres') {
     const pool = new pg.Pool({
       connectionString: url,
@@ -60,11 +59,14 @@ export function openDatabase(url: string): DatabaseHandle {
     database.pragma('synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+    const cached = withStatementCache(database);
+    statements = (text) => cached.prepare(text);
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
   }
   return {
     db,
     dialect,
+    ...(statements ? { statements } : {}),
     async ping() {
       await sql`select 1`.execute(db);
     },
@@ -78,7 +80,10 @@ export function openDatabase(url: string): DatabaseHandle {
  * Kysely prepares every query afresh; on SQLite that is most of a point lookup's cost. Queries
  * are parameterised, so their text repeats: keep the prepared statements (bounded, LRU-ish).
  */
-function withStatementCache(database: SQLite.Database, limit = 500): SqliteDialectConfig['database'] {
+function withStatementCache(
+  database: SQLite.Database,
+  limit = 500,
+): { close(): void; prepare(text: string): SQLite.Statement } {
   const cache = new Map<string, SQLite.Statement>();
   return {
     close: () => database.close(),
@@ -107,6 +112,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0007-event-delivery': eventDeliveryMigration(dialect),
     '0008-federation': federationMigration(dialect),
     '0009-scanning': scanningMigration(dialect),
+    '0010-audit-indexes': auditIndexesMigration(),
   };
 }
 

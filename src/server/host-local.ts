@@ -28,7 +28,7 @@ export async function openCore(config: Config, issuer: () => string): Promise<Ho
   const database = openDatabase(config.databaseUrl ?? join(dataDir, 'palisade.db'));
   try {
     await migrateToLatest(database);
-    const audit = new AuditLog(new AuditStore(database.db, database.dialect), issuer);
+    const audit = new AuditLog(new AuditStore(database.db, database.dialect, database.statements), issuer);
     const identity = new IdentityService(config, database, { issuer, audit });
     await identity.maintain();
     // A signing key this server cannot decrypt (another KEK) must stop start-up, not the first sign-in.
