@@ -1,10 +1,14 @@
-// Recording: every change becomes a CloudEvent 1.0 (in its structured JSON form) appended to the hash chain inside the caller's transaction — no change without its event, no
-// event without its change. The actor comes from the request scope: the principal's subject and
-// kind, and the claims of the original identity (issuer, subject, audience, amr, acr). Secrets
-// never enter an event: callers pass resource descriptions, and tokens are not resources.
+// Recording: every change becomes a CloudEvent 1.0 (in its structured JSON form) written inside
+// the caller's transaction — no change without its event, no event without its change — and
+// numbered into the hash chain: in that transaction on SQLite (one writer at a time), and on
+// PostgreSQL by a chainer right after the commit, from an outbox, so that concurrent changes do
+// not wait for each other's commits on the chain head's lock. The actor comes from the request
+// scope: the principal's subject and kind, and the claims of the original identity (issuer,
+// subject, audience, amr, acr). Secrets never enter an event: callers pass resource
+// descriptions, and tokens are not resources.
 import type { Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
-import type { AuditEventsTable, Database } from '../db/schema.js';
+import type { AuditEventsTable, AuditOutboxTable, Database } from '../db/schema.js';
 import type { Principal } from '../identity/authorizer.js';
 import type { Authentication } from '../identity/tokens.js';
 import { canonicalJson, hashCanonical } from './chain.js';
@@ -62,8 +66,18 @@ interface Built {
 /** At most this many events share one group commit. */
 const GROUP_COMMIT_MAX = 500;
 
+/** Events chained per transaction of the chainer. */
+const CHAIN_BATCH = 1000;
+
 export class AuditLog implements AuditRecorder {
   readonly #appended: (() => void)[] = [];
+  readonly #chainErrors: ((error: Error) => void)[] = [];
+  /** Events this process put in the outbox, and how many of them a chaining run has seen to. */
+  #enqueued = 0;
+  #settledUpTo = 0;
+  #chaining: Promise<void> | undefined;
+  #chainingNext: Promise<void> | undefined;
+  #sweep: NodeJS.Timeout | undefined;
   readonly #pending: { built: Built; resolve: () => void; reject: (error: Error) => void }[] = [];
   #flushScheduled = false;
   /**
@@ -76,7 +90,13 @@ export class AuditLog implements AuditRecorder {
     readonly store: AuditStore,
     /** Palisade's public URL; an event's `source` is it plus the API path. */
     private readonly origin: () => string,
-  ) {}
+  ) {
+    // Events written by transactions outside a request (jobs, GC) are chained once one commits.
+    // (A run under way ignores commits, its own included; it looks again when it ends.)
+    store.onCommit?.(() => {
+      if (!this.#chaining && this.#enqueued > this.#settledUpTo) this.#kick();
+    });
+  }
 
   /**
    * Called after events were appended (before their transaction commits: listeners must look
@@ -115,6 +135,7 @@ export class AuditLog implements AuditRecorder {
         this.#append(
           trx,
           batch.map((p) => p.built),
+          true,
         ),
       );
       for (const p of batch) p.resolve();
@@ -125,7 +146,7 @@ export class AuditLog implements AuditRecorder {
         for (const p of batch) {
           await this.store.db
             .transaction()
-            .execute((trx) => this.#append(trx, [p.built]))
+            .execute((trx) => this.#append(trx, [p.built], true))
             .then(p.resolve, p.reject);
         }
       }
@@ -133,6 +154,16 @@ export class AuditLog implements AuditRecorder {
       if (this.#pending.length > 0) setImmediate(() => void this.#flush());
       else this.#flushScheduled = false;
     }
+  }
+
+  /**
+   * Events that accompany no change, in a transaction of their own that appends them under the
+   * head lock at once (batched pulls): resolves once they are committed and chained.
+   */
+  async recordBatch(inputs: AuditInput[]): Promise<void> {
+    if (inputs.length === 0 || !this.recording) return;
+    const built = inputs.map((input) => this.#build(input));
+    await this.store.db.transaction().execute((trx) => this.#append(trx, built, true));
   }
 
   record(trx: Transaction<Database>, input: AuditInput): Promise<void> {
@@ -151,10 +182,99 @@ export class AuditLog implements AuditRecorder {
     );
   }
 
-  async #append(trx: Transaction<Database>, built: Built[]): Promise<void> {
-    const pending = this.store.append(trx, (head) => chained(head, built));
+  /**
+   * Writes a change's events in its transaction. On PostgreSQL (store.chainsAfterCommit) they go
+   * to the outbox and are chained after the commit, unless `inline` (events recorded alone,
+   * whose own small transaction takes the head lock itself).
+   */
+  async #append(trx: Transaction<Database>, built: Built[], inline = false): Promise<void> {
+    const rows = built.map(toOutboxRow);
+    if (this.store.chainsAfterCommit && !inline) {
+      await this.store.enqueue(trx, rows);
+      this.#enqueued += rows.length;
+      const scope = currentScope();
+      if (scope) scope.appended = true;
+      return;
+    }
+    const pending = this.store.append(trx, (head) => chained(head, rows));
     if (pending) await pending;
     for (const listener of this.#appended) listener();
+  }
+
+  /**
+   * Chains every event committed to the outbox so far (PostgreSQL): resolves after a chaining
+   * run that started after this call. Requests that recorded events wait for it before they
+   * answer, so a client that saw its change succeed finds its events in the log.
+   */
+  settle(): Promise<void> {
+    if (!this.store.chainsAfterCommit) return Promise.resolve();
+    if (!this.#chaining) return this.#startChaining();
+    // The run under way may have started before this caller's events were committed.
+    this.#chainingNext ??= this.#chaining
+      .catch(() => undefined)
+      .then(() => {
+        this.#chainingNext = undefined;
+        return this.#startChaining();
+      });
+    return this.#chainingNext;
+  }
+
+  /** Chains the outbox every `intervalMs` too: events of other replicas, or of a process that stopped. */
+  startSweeping(intervalMs = 1000): void {
+    if (!this.store.chainsAfterCommit || this.#sweep) return;
+    this.#sweep = setInterval(() => this.#kick(), intervalMs);
+    this.#sweep.unref();
+  }
+
+  stopSweeping(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  /** Called when a background chaining run fails (the events wait in the outbox for the next). */
+  onChainError(listener: (error: Error) => void): void {
+    this.#chainErrors.push(listener);
+  }
+
+  #kick(): void {
+    this.settle().catch((error: unknown) => {
+      for (const listener of this.#chainErrors)
+        listener(error instanceof Error ? error : new Error(String(error)));
+    });
+  }
+
+  #startChaining(): Promise<void> {
+    const run = this.#chainOutbox().finally(() => {
+      if (this.#chaining === run) this.#chaining = undefined;
+    });
+    this.#chaining = run;
+    return run;
+  }
+
+  async #chainOutbox(): Promise<void> {
+    const enqueuedBefore = this.#enqueued;
+    let total = 0;
+    for (;;) {
+      const chainedNow = await this.store.db.transaction().execute(async (trx) => {
+        // The head lock first: one chainer at a time across replicas, and the outbox read after
+        // it sees everything committed before the previous chainer let go.
+        const head = await this.store.lockHead(trx);
+        const waiting = await this.store.takeOutbox(trx, CHAIN_BATCH);
+        if (waiting.length === 0) return 0;
+        await this.store.appendMany(trx, chained(head, waiting));
+        await this.store.dropOutbox(
+          trx,
+          waiting.map((row) => row.n),
+        );
+        return waiting.length;
+      });
+      total += chainedNow;
+      if (chainedNow < CHAIN_BATCH) break;
+    }
+    this.#settledUpTo = Math.max(this.#settledUpTo, enqueuedBefore);
+    if (total > 0) for (const listener of this.#appended) listener();
+    // Events written while this ran may have been committed after it read the outbox.
+    if (this.#enqueued > this.#settledUpTo) setImmediate(() => this.#kick());
   }
 
   #build(input: AuditInput): Built {
@@ -194,22 +314,36 @@ export class AuditLog implements AuditRecorder {
   }
 }
 
+type EventRow = Omit<AuditOutboxTable, 'n'>;
+
+function toOutboxRow({ input, canonical, actor, now, id }: Built): EventRow {
+  return {
+    id,
+    type: input.type,
+    subject: input.subject ?? null,
+    org: input.org ?? null,
+    actor: actor.subject,
+    time: now,
+    event: canonical,
+  };
+}
+
 /** Rows for the events, numbered and hashed after the head. */
-function chained(head: { seq: number; hash: string }, built: Built[]): AuditEventsTable[] {
+function chained(head: { seq: number; hash: string }, events: readonly EventRow[]): AuditEventsTable[] {
   let { seq, hash } = head;
   const rows: AuditEventsTable[] = [];
-  for (const { input, canonical, actor, now, id } of built) {
-    const next = hashCanonical(hash, canonical);
+  for (const event of events) {
+    const next = hashCanonical(hash, event.event);
     seq += 1;
     rows.push({
       seq,
-      id,
-      type: input.type,
-      subject: input.subject ?? null,
-      org: input.org ?? null,
-      actor: actor.subject,
-      time: now,
-      event: canonical,
+      id: event.id,
+      type: event.type,
+      subject: event.subject,
+      org: event.org,
+      actor: event.actor,
+      time: event.time,
+      event: event.event,
       prev_hash: hash,
       hash: next,
     });

@@ -64,7 +64,7 @@ export class PullRecorder {
     if (batch.length === 0) return this.#flushing;
     this.#flushing = this.#flushing.then(async () => {
       try {
-        await this.audit.store.db.transaction().execute((trx) => this.audit.recordMany(trx, batch));
+        await this.audit.recordBatch(batch);
       } catch (error) {
         this.#dropped += batch.length;
         this.onError(error);

@@ -54,6 +54,7 @@ export class Retention {
         });
         return count;
       });
+      await this.audit.settle();
       return { held: false, pruned, throughSeq: through, errors: [] };
     } catch (error) {
       return { held: false, pruned: 0, errors: [error instanceof Error ? error.message : String(error)] };

@@ -29,7 +29,7 @@ describe.each(testDialects())('audit store time ranges (%s)', (dialect) => {
   beforeAll(async () => {
     database = await createTestDatabase(dialect);
     handle = await database.open();
-    store = new AuditStore(handle.db, handle.dialect, handle.statements);
+    store = AuditStore.of(handle);
     const audit = new AuditLog(store, () => 'http://palisade.test');
     await handle.db.transaction().execute((trx) =>
       audit.recordMany(
@@ -41,6 +41,7 @@ describe.each(testDialects())('audit store time ranges (%s)', (dialect) => {
         })),
       ),
     );
+    await audit.settle();
     // A row written before ids carried their event's time exactly: its id is from a little later.
     await handle.db
       .updateTable('audit_events')
@@ -66,8 +67,8 @@ describe.each(testDialects())('audit store time ranges (%s)', (dialect) => {
   });
 
   it('appends on the prepared-statement path and the query-builder path alike', async () => {
-    // The store made with the SQLite statements appends without a wait; one without them (and
-    // every PostgreSQL store) goes through Kysely. Both extend the same verifiable chain.
+    // The store made with the SQLite statements appends without a wait; one without them goes
+    // through Kysely (on PostgreSQL both go through the outbox). Both extend one chain.
     const plain = new AuditLog(new AuditStore(handle.db, handle.dialect), () => 'http://palisade.test');
     await handle.db
       .transaction()
@@ -78,12 +79,80 @@ describe.each(testDialects())('audit store time ranges (%s)', (dialect) => {
     await handle.db
       .transaction()
       .execute((trx) => fast.record(trx, { type: 'dev.palisade.test.thing.done.v1', subject: 'fast' }));
+    // On PostgreSQL both wait in the outbox until chained, in the order they were committed.
+    await plain.settle();
     const rows = await store.list(store.db, { afterSeq: 4 }, 10);
     expect(rows.map((r) => [r.seq, r.subject])).toEqual([
       [5, 'plain'],
       [6, 'fast'],
     ]);
     // The chain verifies from the first row on (the id edit above touched no hashed text).
+    expect((await verifyStored(store)).ok).toBe(true);
+  });
+});
+
+describe.each(testDialects())('chaining after commit (%s)', (dialect) => {
+  let database: TestDatabase;
+  let handle: DatabaseHandle;
+  let store: AuditStore;
+  let audit: AuditLog;
+  const thing = (subject: string) => ({ type: 'dev.palisade.test.thing.done.v1', subject });
+  const counts = async () => ({
+    events: (await handle.db.selectFrom('audit_events').select('seq').execute()).length,
+    outbox: (await handle.db.selectFrom('audit_outbox').select('n').execute()).length,
+  });
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    handle = await database.open();
+    store = AuditStore.of(handle);
+    audit = new AuditLog(store, () => 'http://palisade.test');
+  });
+  afterAll(async () => {
+    await handle.close();
+    await database.dispose();
+  });
+
+  it('keeps a change’s events with the change: in the outbox until chained (PostgreSQL), gone with a rollback', async () => {
+    expect(store.chainsAfterCommit).toBe(dialect === 'postgres');
+    await expect(
+      handle.db.transaction().execute(async (trx) => {
+        await audit.recordMany(trx, [thing('rolled-back')]);
+        throw new Error('the change failed');
+      }),
+    ).rejects.toThrow('the change failed');
+    expect(await counts()).toEqual({ events: 0, outbox: 0 });
+
+    audit.stopSweeping(); // (never started: nothing chains but settle and commits)
+    await handle.db.transaction().execute((trx) => audit.recordMany(trx, [thing('a'), thing('b')]));
+    // SQLite chains in the transaction; PostgreSQL's events are committed to the outbox.
+    const committed = await counts();
+    expect(committed.events + committed.outbox).toBe(2);
+    expect(committed.outbox).toBe(dialect === 'postgres' ? 2 - committed.events : 0);
+    await audit.settle();
+    expect(await counts()).toEqual({ events: 2, outbox: 0 });
+    expect((await store.list(store.db, {}, 10)).map((e) => e.subject)).toEqual(['a', 'b']);
+  });
+
+  it('chains concurrent changes without gaps, and what a stopped process left behind', async () => {
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        handle.db.transaction().execute((trx) => audit.recordMany(trx, [thing(`c${i}-1`), thing(`c${i}-2`)])),
+      ),
+    );
+    // Another process's events, written and never chained by it (it stopped after the commit).
+    const stopped = new AuditLog(AuditStore.of(handle), () => 'http://palisade.test');
+    await handle.db.transaction().execute((trx) => stopped.recordMany(trx, [thing('left-behind')]));
+    await audit.settle();
+    const rows = await store.list(store.db, {}, 100);
+    expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1));
+    expect(rows).toHaveLength(63);
+    expect(rows.map((r) => r.subject)).toContain('left-behind');
+    // Each change's own events keep their order.
+    for (let i = 0; i < 30; i += 1) {
+      const first = rows.findIndex((r) => r.subject === `c${i}-1`);
+      expect(first).toBeLessThan(rows.findIndex((r) => r.subject === `c${i}-2`));
+    }
+    expect(await counts()).toEqual({ events: 63, outbox: 0 });
     expect((await verifyStored(store)).ok).toBe(true);
   });
 });

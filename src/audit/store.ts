@@ -3,7 +3,14 @@
 // assigned in commit order inside the transaction that makes the change.
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Dialect } from '../db/dialect.js';
-import type { AuditAnchorTable, AuditCheckpointsTable, AuditEventsTable, Database } from '../db/schema.js';
+import type { DatabaseHandle } from '../db/database.js';
+import type {
+  AuditAnchorTable,
+  AuditCheckpointsTable,
+  AuditEventsTable,
+  AuditOutboxTable,
+  Database,
+} from '../db/schema.js';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -73,12 +80,67 @@ interface SqliteStatement {
 }
 
 export class AuditStore {
+  private readonly statements?: (text: string) => SqliteStatement;
+  /** Calls a listener after each committed transaction (DatabaseHandle.onCommit). */
+  readonly onCommit?: (listener: () => void) => void;
+
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
-    /** SQLite's prepared statements (DatabaseHandle.statements): appends then run without a wait. */
-    private readonly statements?: (text: string) => SqliteStatement,
-  ) {}
+    options: {
+      /** SQLite's prepared statements (DatabaseHandle.statements): appends then run without a wait. */
+      statements?: ((text: string) => SqliteStatement) | undefined;
+      onCommit?: ((listener: () => void) => void) | undefined;
+    } = {},
+  ) {
+    this.statements = options.statements;
+    this.onCommit = options.onCommit;
+  }
+
+  /** The store a database handle's own audit log uses. */
+  static of(handle: DatabaseHandle): AuditStore {
+    return new AuditStore(handle.db, handle.dialect, {
+      statements: handle.statements,
+      onCommit: (listener) => handle.onCommit(listener),
+    });
+  }
+
+  /**
+   * On PostgreSQL a change's events go to the outbox and are chained after its commit (a head
+   * lock held through every commit would make concurrent changes commit one at a time). SQLite
+   * has one writer at a time anyway and chains in the transaction.
+   */
+  get chainsAfterCommit(): boolean {
+    return this.dialect === 'postgres';
+  }
+
+  async enqueue(trx: Transaction<Database>, rows: Omit<AuditOutboxTable, 'n'>[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 100) {
+      await trx
+        .insertInto('audit_outbox')
+        .values(rows.slice(i, i + 100))
+        .execute();
+    }
+  }
+
+  /** The oldest waiting events (committed ones only: the caller's transaction sees no others). */
+  async takeOutbox(trx: Transaction<Database>, limit: number) {
+    const rows = await trx.selectFrom('audit_outbox').selectAll().orderBy('n').limit(limit).execute();
+    for (const row of rows) {
+      row.n = Number(row.n);
+      row.time = Number(row.time);
+    }
+    return rows;
+  }
+
+  async dropOutbox(trx: Transaction<Database>, ns: number[]): Promise<void> {
+    for (let i = 0; i < ns.length; i += 500) {
+      await trx
+        .deleteFrom('audit_outbox')
+        .where('n', 'in', ns.slice(i, i + 500))
+        .execute();
+    }
+  }
 
   /**
    * Appends the rows `chain` makes from the current head, under the head's lock, in the caller's

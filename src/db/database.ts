@@ -3,7 +3,17 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type DatabaseConnection,
+  type Dialect as KyselyDialect,
+  type Driver,
+  type Migration,
+} from 'kysely';
 import pg from 'pg';
 import { dialectOf, type Dialect } from './dialect.js';
 import { registryMigration } from './migrations/0001-registry.js';
@@ -16,6 +26,7 @@ import { eventDeliveryMigration } from './migrations/0007-event-delivery.js';
 import { federationMigration } from './migrations/0008-federation.js';
 import { scanningMigration } from './migrations/0009-scanning.js';
 import { auditIndexesMigration } from './migrations/0010-audit-indexes.js';
+import { auditOutboxMigration } from './migrations/0011-audit-outbox.js';
 import type { Database } from './schema.js';
 
 export interface DatabaseHandle {
@@ -26,6 +37,8 @@ export interface DatabaseHandle {
    * Kysely transaction (there is one connection, and the transaction holds it).
    */
   statements?: (text: string) => SQLite.Statement;
+  /** Calls `listener` after every transaction this handle commits. */
+  onCommit(listener: () => void): void;
   /** Throws when the database cannot answer a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -43,6 +56,10 @@ export function openDatabase(url: string): DatabaseHandle {
   const dialect = dialectOf(url);
   let db: Kysely<Database>;
   let statements: DatabaseHandle['statements'];
+  const committed: (() => void)[] = [];
+  const notify = () => {
+    for (const listener of committed) listener();
+  };
   if (dialect === 'postgres') {
     const pool = new pg.Pool({
       connectionString: url,
@@ -50,7 +67,7 @@ export function openDatabase(url: string): DatabaseHandle {
       // int8 columns hold millisecond times and sizes, all well inside 2^53.
       types: int8AsNumber,
     });
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    db = new Kysely<Database>({ dialect: withCommitHook(new PostgresDialect({ pool }), notify) });
   } else {
     const file = url.replace(/^sqlite:(?:\/\/)?/, '');
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -61,17 +78,49 @@ export function openDatabase(url: string): DatabaseHandle {
     database.pragma('busy_timeout = 5000');
     const cached = withStatementCache(database);
     statements = (text) => cached.prepare(text);
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
+    db = new Kysely<Database>({ dialect: withCommitHook(new SqliteDialect({ database: cached }), notify) });
   }
   return {
     db,
     dialect,
     ...(statements ? { statements } : {}),
+    onCommit(listener) {
+      committed.push(listener);
+    },
     async ping() {
       await sql`select 1`.execute(db);
     },
     async close() {
       await db.destroy();
+    },
+  };
+}
+
+/** The dialect with a driver that reports each committed transaction (after the commit). */
+function withCommitHook(dialect: KyselyDialect, notify: () => void): KyselyDialect {
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createDriver() {
+      const driver = dialect.createDriver();
+      // Delegation by hand: the drivers keep their state in private fields, bound to themselves.
+      const hooked: Driver = {
+        init: () => driver.init(),
+        acquireConnection: () => driver.acquireConnection(),
+        beginTransaction: (connection, settings) => driver.beginTransaction(connection, settings),
+        async commitTransaction(connection: DatabaseConnection) {
+          await driver.commitTransaction(connection);
+          notify();
+        },
+        rollbackTransaction: (connection) => driver.rollbackTransaction(connection),
+        releaseConnection: (connection) => driver.releaseConnection(connection),
+        destroy: () => driver.destroy(),
+      };
+      if (driver.savepoint) hooked.savepoint = driver.savepoint.bind(driver);
+      if (driver.rollbackToSavepoint) hooked.rollbackToSavepoint = driver.rollbackToSavepoint.bind(driver);
+      if (driver.releaseSavepoint) hooked.releaseSavepoint = driver.releaseSavepoint.bind(driver);
+      return hooked;
     },
   };
 }
@@ -113,6 +162,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0008-federation': federationMigration(dialect),
     '0009-scanning': scanningMigration(dialect),
     '0010-audit-indexes': auditIndexesMigration(),
+    '0011-audit-outbox': auditOutboxMigration(dialect),
   };
 }
 

@@ -1,5 +1,5 @@
 // Table types for Kysely. Times are integer milliseconds since the epoch on both dialects.
-import type { ColumnType } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 export interface RepositoriesTable {
   name: string;
@@ -233,6 +233,18 @@ export interface AuditEventsTable {
   hash: string;
 }
 
+/** An event written by a change, not yet numbered and hashed into audit_events (PostgreSQL). */
+export interface AuditOutboxTable {
+  n: Generated<number>;
+  id: string;
+  type: string;
+  subject: string | null;
+  org: string | null;
+  actor: string;
+  time: number;
+  event: string;
+}
+
 export interface AuditHeadTable {
   id: number;
   seq: number;
@@ -326,6 +338,7 @@ export interface Database {
   sso_logins: SsoLoginsTable;
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
+  audit_outbox: AuditOutboxTable;
   audit_checkpoints: AuditCheckpointsTable;
   audit_anchor: AuditAnchorTable;
   event_subscriptions: EventSubscriptionsTable;

@@ -260,8 +260,9 @@ export class Deliverer {
       });
       return false;
     }
-    // Giving up is a state change like any other: recorded with its reason, in one transaction.
-    return this.store.db.transaction().execute(async (trx) => {
+    // Giving up is a state change like any other: recorded with its reason, in one transaction
+    // (and chained before this run reports back).
+    const marked = await this.store.db.transaction().execute(async (trx) => {
       const marked = await this.store.recordFailure(trx, subscription.id, this.owner, {
         attempts,
         failingSince,
@@ -287,6 +288,8 @@ export class Deliverer {
       });
       return true;
     });
+    if (marked) await this.audit.settle();
+    return marked;
   }
 
   /** Exponential backoff with "equal jitter": half fixed, half random, so retries spread out. */

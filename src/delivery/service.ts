@@ -76,6 +76,9 @@ export class SubscriptionService {
     const url = await this.#checkSink(input.sink_url);
     const now = this.clock();
     const id = randomUUID();
+    // A new subscription starts after the chain head: events already committed are chained
+    // first (PostgreSQL chains after commit), so they do not land after its cursor.
+    await this.audit.settle();
     const row = await this.store.db.transaction().execute(async (trx) => {
       const head = await this.audit.store.head(trx);
       const row: EventSubscriptionsTable = {

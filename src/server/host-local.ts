@@ -28,12 +28,22 @@ export async function openCore(config: Config, issuer: () => string): Promise<Ho
   const database = openDatabase(config.databaseUrl ?? join(dataDir, 'palisade.db'));
   try {
     await migrateToLatest(database);
-    const audit = new AuditLog(new AuditStore(database.db, database.dialect, database.statements), issuer);
+    const audit = new AuditLog(AuditStore.of(database), issuer);
     const identity = new IdentityService(config, database, { issuer, audit });
     await identity.maintain();
     // A signing key this server cannot decrypt (another KEK) must stop start-up, not the first sign-in.
     await identity.keys.signingKey();
-    return { config, database, identity, audit, close: () => database.close() };
+    return {
+      config,
+      database,
+      identity,
+      audit,
+      async close() {
+        // A command's events in the outbox (PostgreSQL) are chained before it exits.
+        await audit.settle().catch(() => undefined);
+        await database.close();
+      },
+    };
   } catch (error) {
     await database.close();
     throw error;

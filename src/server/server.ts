@@ -117,6 +117,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   let boundPort = config.port;
   const { database, identity, audit } = await openCore(config, () => issuerUrl(config, boundPort));
   await recordConfiguration(audit, config);
+  await audit.settle();
   const dataDir = resolve(config.dataDir);
   const blobStore = new FsBlobStore(join(dataDir, 'blobs'));
   await blobStore.init();
@@ -281,6 +282,17 @@ export async function createServer(config: Config, options: ServerOptions = {}):
 
   // Once shutdown starts, every response closes its connection: keep-alive clients (skopeo,
   // podman, docker) would otherwise hold the process open until the shutdown timeout.
+  // A request whose change put events in the outbox (PostgreSQL) answers once they are chained:
+  // a client that saw its change succeed then finds its events in the log.
+  app.addHook('onSend', async (request, _reply, payload) => {
+    if (auditScope.getStore()?.appended) {
+      await audit.settle().catch((error: unknown) => {
+        request.log.warn({ err: error }, 'audit events wait in the outbox: chaining failed');
+      });
+    }
+    return payload;
+  });
+
   let closing = false;
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('Connection', 'close');
@@ -344,6 +356,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     return reply.header('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
+  audit.onChainError((error) =>
+    app.log.error({ err: error }, 'chaining audit events failed; they wait in the outbox'),
+  );
   const pulls = config.audit.recordPulls
     ? new PullRecorder(audit, (error) => app.log.error({ err: error }, 'recording pulls failed'))
     : undefined;
@@ -479,6 +494,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         );
       }
       deliverer.start();
+      audit.startSweeping();
       await mirror.schedule();
       if (!options.manualJobs) jobRunner.start();
       if (config.registry.gc.enabled) {
@@ -508,6 +524,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       await pulls?.flush();
       await deliverer.stop();
       await jobRunner.stop();
+      audit.stopSweeping();
+      // Events still in the outbox are chained now (or by the next server to start).
+      await audit.settle().catch(() => undefined);
       await blobStore.close();
       await database.close();
     },

@@ -51,6 +51,8 @@ export async function startTestServer(
     });
   }
   await server.app.ready();
+  // What start-up recorded outside a request (the break-glass token) is chained before tests look.
+  await server.audit.settle();
   return {
     server,
     adminToken,
