@@ -9,7 +9,7 @@ import { createUser, withHeaders, type TestUser } from '../identity/test-helpers
 import { pushImage } from '../registry/test-helpers.js';
 import { startTestServer, type TestServer } from '../server/test-server.js';
 import { chainHash } from './chain.js';
-import { exportedLine, fromExported, rowFromLine } from './export.js';
+import { exportedLine, fromExported, readExport, rowFromLine } from './export.js';
 import { verifyExport, type CheckpointRecord } from './verify-export.js';
 
 describe.each(testDialects())('reading and exporting the audit log (%s)', (dialect) => {
@@ -172,6 +172,22 @@ describe.each(testDialects())('reading and exporting the audit log (%s)', (diale
       reason: 'its content does not match its hash',
     });
 
+    // Read as bytes (as `palisade audit verify` does): the same rows, hashed without decoding,
+    // and the edited line found again.
+    const bytes = readExport(Buffer.from(`${lines.join('\r\n')}\n\n`));
+    expect(bytes.mismatched).toEqual(new Set());
+    expect(bytes.rows.map((r) => ({ ...r, event: r.event }))).toEqual(exported);
+    expect(await verifyExport(bytes.rows, checkpoints, jwks, issuer, null, bytes.mismatched)).toMatchObject({
+      ok: true,
+      checked: lines.length,
+    });
+    const editedBytes = readExport(Buffer.from(edited.join('\n')));
+    expect(editedBytes.mismatched).toEqual(new Set([2]));
+    expect(
+      (await verifyExport(editedBytes.rows, checkpoints, jwks, issuer, null, editedBytes.mismatched))
+        .firstBad,
+    ).toEqual({ seq: 3, reason: 'its content does not match its hash' });
+
     // Edit event 3 and recompute every hash after it: the chain alone now "verifies"…
     const forged = exported.map((r) => ({ ...r }));
     const third = JSON.parse(forged[2]!.event) as Record<string, unknown>;
@@ -215,5 +231,22 @@ describe.each(testDialects())('reading and exporting the audit log (%s)', (diale
     expect(rowFromLine(reordered)).toEqual({ seq: 7, prev_hash: prev, hash, event: event });
     expect(() => rowFromLine('{"id":"x"}')).toThrow(/without auditseq/);
     expect(() => rowFromLine('not json')).toThrow();
+
+    // The same from bytes: spliced lines are hashed as they are, others parsed and left to the chain.
+    const bytes = readExport(
+      Buffer.from(
+        `${line}\n${exportedLine({ seq: 8, prev_hash: hash, hash: prev, event: '{}' })}\n${reordered}\n`,
+      ),
+    );
+    expect(bytes.rows.map((r) => [r.seq, r.prev_hash, r.hash, r.event])).toEqual([
+      [7, prev, hash, event],
+      [8, hash, prev, '{}'],
+      [7, prev, hash, event],
+    ]);
+    // (These hashes are made up: none of the rows hashes; the parsed one is always left to the chain.)
+    expect(bytes.mismatched).toEqual(new Set([0, 1, 2]));
+    expect(() => readExport(Buffer.from(`${line}\nnot json\n`))).toThrow(
+      /line 2 of the export is not an exported event/,
+    );
   });
 });

@@ -26,10 +26,12 @@ export async function verifyExport(
   jwks: JSONWebKeySet,
   issuer: string,
   anchor?: CheckpointRecord | null,
+  /** What readExport found of the rows' own hashes (they are then not hashed again here). */
+  mismatched?: ReadonlySet<number>,
 ): Promise<ExportVerification> {
   const firstSeq = rows[0]?.seq ?? 0;
   const start = rows[0] ? { seq: firstSeq - 1, hash: rows[0].prev_hash } : undefined;
-  const chain = verifyChain(rows, start);
+  const chain = verifyChain(rows, start, mismatched);
   const warnings: string[] = [];
   const base = { ...chain, firstSeq, checkpointsVerified: 0, coveredUpTo: 0, warnings };
   if (!chain.ok) return base;
