@@ -56,9 +56,10 @@ Measures the audit log (issue #4) on SQLite, then on PostgreSQL when PALISADE_TE
      default (on); no GET runs during the load;
   2. chain verification: --events realistic registry events are appended (recordMany, ${FILL_BATCH}
      per transaction, a signed checkpoint every ${FILL_BATCH} as the server's defaults would write),
-     then verifyStored() is timed (target ≥ ${TARGET_VERIFY_PER_SECOND.toLocaleString('en-US')} events/s), and so is the
-     offline verification of their export (what \`palisade audit verify --export\` does: parse the
-     NDJSON lines, the chain, the signed checkpoints against the JWKS);
+     then verifyStored() is timed (the server-side check, reading the database), and so is the
+     verification of their export as \`palisade audit verify\` does it, online or with --export
+     (the NDJSON bytes line by line, each stored event hashed as it stands, the chain, the signed
+     checkpoints against the JWKS); both against the target ≥ ${TARGET_VERIFY_PER_SECOND.toLocaleString('en-US')} events/s;
   3. export: GET /api/v1/events/export of those events over HTTP with curl into a file (events/s,
      MB/s); that file is what step 2's offline verification reads;
   4. delivery: a subscription for org "${ORG}" to a loopback HTTP sink in this process; events are
@@ -1140,8 +1141,14 @@ function table(summaries: [Dialect, DialectSummary][], options: Options): string
           (v) => v >= TARGET_VERIFY_PER_SECOND,
         )}`,
       ),
-      row('offline verification of the export, with checkpoints (events/s)', (s) =>
-        number(s.offlinePerSecond),
+      row(
+        'palisade audit verify: the export, with checkpoints (events/s)',
+        (s) => number(s.offlinePerSecond),
+        `≥ ${number(TARGET_VERIFY_PER_SECOND)} — ${verdict(
+          summaries,
+          (s) => s.offlinePerSecond,
+          (v) => v >= TARGET_VERIFY_PER_SECOND,
+        )}`,
       ),
       row('export, GET /api/v1/events/export NDJSON (events/s)', (s) => number(s.exportPerSecond)),
       row('export (MB/s)', (s) => number(s.exportMBps, 1)),

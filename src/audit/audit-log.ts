@@ -72,9 +72,6 @@ const CHAIN_BATCH = 1000;
 export class AuditLog implements AuditRecorder {
   readonly #appended: (() => void)[] = [];
   readonly #chainErrors: ((error: Error) => void)[] = [];
-  /** Events this process put in the outbox, and how many of them a chaining run has seen to. */
-  #enqueued = 0;
-  #settledUpTo = 0;
   #chaining: Promise<void> | undefined;
   #chainingNext: Promise<void> | undefined;
   #sweep: NodeJS.Timeout | undefined;
@@ -91,11 +88,12 @@ export class AuditLog implements AuditRecorder {
     /** Palisade's public URL; an event's `source` is it plus the API path. */
     private readonly origin: () => string,
   ) {
-    // Events written by transactions outside a request (jobs, GC) are chained once one commits.
-    // (A run under way ignores commits, its own included; it looks again when it ends.)
-    store.onCommit?.(() => {
-      if (!this.#chaining && this.#enqueued > this.#settledUpTo) this.#kick();
-    });
+    // A transaction that wrote events to the outbox is over for its caller once they are
+    // chained: whoever committed a change — a request, a job, a command — finds its events in
+    // the log (runs are shared, so concurrent commits are chained together).
+    if (store.chainsAfterCommit) {
+      store.afterOutboxCommit?.(() => this.settle().catch((error: unknown) => this.#report(error)));
+    }
   }
 
   /**
@@ -191,9 +189,6 @@ export class AuditLog implements AuditRecorder {
     const rows = built.map(toOutboxRow);
     if (this.store.chainsAfterCommit && !inline) {
       await this.store.enqueue(trx, rows);
-      this.#enqueued += rows.length;
-      const scope = currentScope();
-      if (scope) scope.appended = true;
       return;
     }
     const pending = this.store.append(trx, (head) => chained(head, rows));
@@ -237,10 +232,12 @@ export class AuditLog implements AuditRecorder {
   }
 
   #kick(): void {
-    this.settle().catch((error: unknown) => {
-      for (const listener of this.#chainErrors)
-        listener(error instanceof Error ? error : new Error(String(error)));
-    });
+    this.settle().catch((error: unknown) => this.#report(error));
+  }
+
+  #report(error: unknown): void {
+    for (const listener of this.#chainErrors)
+      listener(error instanceof Error ? error : new Error(String(error)));
   }
 
   #startChaining(): Promise<void> {
@@ -252,7 +249,6 @@ export class AuditLog implements AuditRecorder {
   }
 
   async #chainOutbox(): Promise<void> {
-    const enqueuedBefore = this.#enqueued;
     let total = 0;
     for (;;) {
       const chainedNow = await this.store.db.transaction().execute(async (trx) => {
@@ -271,10 +267,7 @@ export class AuditLog implements AuditRecorder {
       total += chainedNow;
       if (chainedNow < CHAIN_BATCH) break;
     }
-    this.#settledUpTo = Math.max(this.#settledUpTo, enqueuedBefore);
     if (total > 0) for (const listener of this.#appended) listener();
-    // Events written while this ran may have been committed after it read the outbox.
-    if (this.#enqueued > this.#settledUpTo) setImmediate(() => this.#kick());
   }
 
   #build(input: AuditInput): Built {

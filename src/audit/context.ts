@@ -12,8 +12,6 @@ export interface AuditScope {
   /** The request path (the CloudEvent `source` is the server URL plus this). */
   path: string;
   principal?: Principal;
-  /** Set once the request has put events in the outbox (PostgreSQL): it waits for their chaining. */
-  appended?: boolean;
 }
 
 export const auditScope = new AsyncLocalStorage<AuditScope>();

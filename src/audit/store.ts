@@ -81,8 +81,8 @@ interface SqliteStatement {
 
 export class AuditStore {
   private readonly statements?: (text: string) => SqliteStatement;
-  /** Calls a listener after each committed transaction (DatabaseHandle.onCommit). */
-  readonly onCommit?: (listener: () => void) => void;
+  /** Runs a listener after each transaction that wrote to the outbox (DatabaseHandle.afterCommitOf). */
+  readonly afterOutboxCommit?: (listener: () => Promise<void>) => void;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -90,18 +90,18 @@ export class AuditStore {
     options: {
       /** SQLite's prepared statements (DatabaseHandle.statements): appends then run without a wait. */
       statements?: ((text: string) => SqliteStatement) | undefined;
-      onCommit?: ((listener: () => void) => void) | undefined;
+      afterOutboxCommit?: ((listener: () => Promise<void>) => void) | undefined;
     } = {},
   ) {
     this.statements = options.statements;
-    this.onCommit = options.onCommit;
+    this.afterOutboxCommit = options.afterOutboxCommit;
   }
 
   /** The store a database handle's own audit log uses. */
   static of(handle: DatabaseHandle): AuditStore {
     return new AuditStore(handle.db, handle.dialect, {
       statements: handle.statements,
-      onCommit: (listener) => handle.onCommit(listener),
+      afterOutboxCommit: (listener) => handle.afterCommitOf('audit_outbox', listener),
     });
   }
 

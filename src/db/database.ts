@@ -37,8 +37,11 @@ export interface DatabaseHandle {
    * Kysely transaction (there is one connection, and the transaction holds it).
    */
   statements?: (text: string) => SQLite.Statement;
-  /** Calls `listener` after every transaction this handle commits. */
-  onCommit(listener: () => void): void;
+  /**
+   * Runs `listener` after each transaction that inserted into `table` has committed and given its
+   * connection back; the transaction's caller goes on once the listener has finished.
+   */
+  afterCommitOf(table: string, listener: () => Promise<void>): void;
   /** Throws when the database cannot answer a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -56,10 +59,7 @@ export function openDatabase(url: string): DatabaseHandle {
   const dialect = dialectOf(url);
   let db: Kysely<Database>;
   let statements: DatabaseHandle['statements'];
-  const committed: (() => void)[] = [];
-  const notify = () => {
-    for (const listener of committed) listener();
-  };
+  const hooks = new Map<string, (() => Promise<void>)[]>();
   if (dialect === 'postgres') {
     const pool = new pg.Pool({
       connectionString: url,
@@ -67,7 +67,7 @@ export function openDatabase(url: string): DatabaseHandle {
       // int8 columns hold millisecond times and sizes, all well inside 2^53.
       types: int8AsNumber,
     });
-    db = new Kysely<Database>({ dialect: withCommitHook(new PostgresDialect({ pool }), notify) });
+    db = new Kysely<Database>({ dialect: withCommitHooks(new PostgresDialect({ pool }), hooks) });
   } else {
     const file = url.replace(/^sqlite:(?:\/\/)?/, '');
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -78,14 +78,14 @@ export function openDatabase(url: string): DatabaseHandle {
     database.pragma('busy_timeout = 5000');
     const cached = withStatementCache(database);
     statements = (text) => cached.prepare(text);
-    db = new Kysely<Database>({ dialect: withCommitHook(new SqliteDialect({ database: cached }), notify) });
+    db = new Kysely<Database>({ dialect: withCommitHooks(new SqliteDialect({ database: cached }), hooks) });
   }
   return {
     db,
     dialect,
     ...(statements ? { statements } : {}),
-    onCommit(listener) {
-      committed.push(listener);
+    afterCommitOf(table, listener) {
+      hooks.set(table, [...(hooks.get(table) ?? []), listener]);
     },
     async ping() {
       await sql`select 1`.execute(db);
@@ -96,30 +96,84 @@ export function openDatabase(url: string): DatabaseHandle {
   };
 }
 
-/** The dialect with a driver that reports each committed transaction (after the commit). */
-function withCommitHook(dialect: KyselyDialect, notify: () => void): KyselyDialect {
+/** A connection as handed out by withCommitHooks: the tables its open transaction inserted into. */
+interface TrackedConnection extends DatabaseConnection {
+  real: DatabaseConnection;
+  wrote: Set<string>;
+  committed: Set<string>;
+}
+
+/**
+ * The dialect with a driver that runs the hooks of the tables a transaction inserted into, after
+ * its commit and after its connection is back in the pool (a hook may need one itself).
+ */
+function withCommitHooks(dialect: KyselyDialect, hooks: Map<string, (() => Promise<void>)[]>): KyselyDialect {
+  // Kysely writes `insert into "table"`; only tables with hooks are looked for.
+  const noteInserts = (connection: TrackedConnection, text: string) => {
+    if (hooks.size === 0 || !text.startsWith('insert into "')) return;
+    for (const table of hooks.keys()) {
+      if (text.startsWith(`insert into "${table}"`)) connection.wrote.add(table);
+    }
+  };
   return {
     createAdapter: () => dialect.createAdapter(),
     createIntrospector: (db) => dialect.createIntrospector(db),
     createQueryCompiler: () => dialect.createQueryCompiler(),
     createDriver() {
       const driver = dialect.createDriver();
+      const real = (connection: DatabaseConnection) => (connection as TrackedConnection).real;
       // Delegation by hand: the drivers keep their state in private fields, bound to themselves.
       const hooked: Driver = {
         init: () => driver.init(),
-        acquireConnection: () => driver.acquireConnection(),
-        beginTransaction: (connection, settings) => driver.beginTransaction(connection, settings),
-        async commitTransaction(connection: DatabaseConnection) {
-          await driver.commitTransaction(connection);
-          notify();
+        async acquireConnection() {
+          const connection = await driver.acquireConnection();
+          const tracked: TrackedConnection = {
+            real: connection,
+            wrote: new Set(),
+            committed: new Set(),
+            executeQuery(query) {
+              noteInserts(tracked, query.sql);
+              return connection.executeQuery(query);
+            },
+            streamQuery: (query, chunkSize) => connection.streamQuery(query, chunkSize),
+          };
+          return tracked;
         },
-        rollbackTransaction: (connection) => driver.rollbackTransaction(connection),
-        releaseConnection: (connection) => driver.releaseConnection(connection),
+        beginTransaction(connection, settings) {
+          (connection as TrackedConnection).wrote.clear();
+          return driver.beginTransaction(real(connection), settings);
+        },
+        async commitTransaction(connection) {
+          const tracked = connection as TrackedConnection;
+          await driver.commitTransaction(tracked.real);
+          for (const table of tracked.wrote) tracked.committed.add(table);
+          tracked.wrote.clear();
+        },
+        rollbackTransaction(connection) {
+          (connection as TrackedConnection).wrote.clear();
+          return driver.rollbackTransaction(real(connection));
+        },
+        async releaseConnection(connection) {
+          const tracked = connection as TrackedConnection;
+          await driver.releaseConnection(tracked.real);
+          const tables = [...tracked.committed];
+          tracked.committed.clear();
+          for (const table of tables) for (const hook of hooks.get(table) ?? []) await hook();
+        },
         destroy: () => driver.destroy(),
       };
-      if (driver.savepoint) hooked.savepoint = driver.savepoint.bind(driver);
-      if (driver.rollbackToSavepoint) hooked.rollbackToSavepoint = driver.rollbackToSavepoint.bind(driver);
-      if (driver.releaseSavepoint) hooked.releaseSavepoint = driver.releaseSavepoint.bind(driver);
+      if (driver.savepoint) {
+        const savepoint = driver.savepoint.bind(driver);
+        hooked.savepoint = (connection, name, compile) => savepoint(real(connection), name, compile);
+      }
+      if (driver.rollbackToSavepoint) {
+        const rollback = driver.rollbackToSavepoint.bind(driver);
+        hooked.rollbackToSavepoint = (connection, name, compile) => rollback(real(connection), name, compile);
+      }
+      if (driver.releaseSavepoint) {
+        const release = driver.releaseSavepoint.bind(driver);
+        hooked.releaseSavepoint = (connection, name, compile) => release(real(connection), name, compile);
+      }
       return hooked;
     },
   };

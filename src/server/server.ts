@@ -282,17 +282,6 @@ export async function createServer(config: Config, options: ServerOptions = {}):
 
   // Once shutdown starts, every response closes its connection: keep-alive clients (skopeo,
   // podman, docker) would otherwise hold the process open until the shutdown timeout.
-  // A request whose change put events in the outbox (PostgreSQL) answers once they are chained:
-  // a client that saw its change succeed then finds its events in the log.
-  app.addHook('onSend', async (request, _reply, payload) => {
-    if (auditScope.getStore()?.appended) {
-      await audit.settle().catch((error: unknown) => {
-        request.log.warn({ err: error }, 'audit events wait in the outbox: chaining failed');
-      });
-    }
-    return payload;
-  });
-
   let closing = false;
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('Connection', 'close');
