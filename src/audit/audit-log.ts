@@ -258,10 +258,6 @@ export class AuditLog implements AuditRecorder {
         const waiting = await this.store.takeOutbox(trx, CHAIN_BATCH);
         if (waiting.length === 0) return 0;
         await this.store.appendMany(trx, chained(head, waiting));
-        await this.store.dropOutbox(
-          trx,
-          waiting.map((row) => row.n),
-        );
         return waiting.length;
       });
       total += chainedNow;

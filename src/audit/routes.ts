@@ -64,6 +64,9 @@ const target = (request: FastifyRequest) => {
   return typeof org === 'string' && ORGANIZATION.test(org) ? { organization: org } : undefined;
 };
 
+/** Events per read of an export. */
+const EXPORT_PAGE = 2000;
+
 export function mountAudit(app: FastifyInstance, audit: AuditLog): void {
   const store = audit.store;
 
@@ -89,12 +92,20 @@ export function mountAudit(app: FastifyInstance, audit: AuditLog): void {
       });
       // The export includes its own record: announce the head after it.
       const head = await store.head(store.db);
+      const read = (after: number) => {
+        const page = store.exportPage(store.db, { ...filter, afterSeq: after }, EXPORT_PAGE);
+        page.catch(() => undefined); // a page read ahead for a client that left is not an error
+        return page;
+      };
       async function* lines() {
-        let after = filter.afterSeq ?? 0;
         let first = true;
         if (query.format === 'batch') yield '[';
+        let next = read(filter.afterSeq ?? 0);
         for (;;) {
-          const rows = await store.list(store.db, { ...filter, afterSeq: after }, 1000);
+          const rows = await next;
+          // The next page is read while this one is written out.
+          const more = rows.length === EXPORT_PAGE;
+          if (more) next = read(rows[rows.length - 1]!.seq);
           // One chunk per page, not per event; lines are spliced, not parsed and re-serialised.
           let chunk = '';
           for (const row of rows) {
@@ -103,8 +114,7 @@ export function mountAudit(app: FastifyInstance, audit: AuditLog): void {
             first = false;
           }
           if (chunk) yield chunk;
-          if (rows.length < 1000) break;
-          after = rows[rows.length - 1]!.seq;
+          if (!more) break;
         }
         if (query.format === 'batch') yield '\n]\n';
       }

@@ -4,6 +4,7 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Dialect } from '../db/dialect.js';
 import type { DatabaseHandle } from '../db/database.js';
+import type { ChainRow } from './chain.js';
 import type {
   AuditAnchorTable,
   AuditCheckpointsTable,
@@ -123,23 +124,21 @@ export class AuditStore {
     }
   }
 
-  /** The oldest waiting events (committed ones only: the caller's transaction sees no others). */
+  /**
+   * Takes the oldest waiting events out of the outbox (committed ones only: the caller's
+   * transaction sees no others), in arrival order; the caller holds the head lock.
+   */
   async takeOutbox(trx: Transaction<Database>, limit: number) {
-    const rows = await trx.selectFrom('audit_outbox').selectAll().orderBy('n').limit(limit).execute();
+    const rows = await trx
+      .deleteFrom('audit_outbox')
+      .where('n', 'in', (eb) => eb.selectFrom('audit_outbox').select('n').orderBy('n').limit(limit))
+      .returningAll()
+      .execute();
     for (const row of rows) {
       row.n = Number(row.n);
       row.time = Number(row.time);
     }
-    return rows;
-  }
-
-  async dropOutbox(trx: Transaction<Database>, ns: number[]): Promise<void> {
-    for (let i = 0; i < ns.length; i += 500) {
-      await trx
-        .deleteFrom('audit_outbox')
-        .where('n', 'in', ns.slice(i, i + 500))
-        .execute();
-    }
+    return rows.sort((a, b) => a.n - b.n);
   }
 
   /**
@@ -315,7 +314,21 @@ export class AuditStore {
 
   /** Events in sequence order, keyset-paged after `afterSeq`. */
   async list(ex: Executor, filter: EventFilter, limit: number): Promise<AuditEventsTable[]> {
-    let query = ex.selectFrom('audit_events').selectAll().orderBy('seq').limit(limit);
+    const rows = await this.#filtered(ex, filter, limit).selectAll().execute();
+    return rows.map((r) => ({ ...r, seq: Number(r.seq), time: Number(r.time) }));
+  }
+
+  /** The chain columns of the events `list` would return (an export needs no more). */
+  async exportPage(ex: Executor, filter: EventFilter, limit: number): Promise<ChainRow[]> {
+    const rows = await this.#filtered(ex, filter, limit)
+      .select(['seq', 'prev_hash', 'hash', 'event'])
+      .execute();
+    for (const row of rows) row.seq = Number(row.seq);
+    return rows;
+  }
+
+  #filtered(ex: Executor, filter: EventFilter, limit: number) {
+    let query = ex.selectFrom('audit_events').orderBy('seq').limit(limit);
     if (filter.afterSeq !== undefined) query = query.where('seq', '>', filter.afterSeq);
     // Time ranges are found through the id index (an event's UUIDv7 id carries its time), then
     // checked exactly against `time`.
@@ -331,8 +344,7 @@ export class AuditStore {
     if (filter.actor) query = query.where('actor', '=', filter.actor);
     if (filter.subject) query = query.where('subject', '=', filter.subject);
     if (filter.org) query = query.where('org', '=', filter.org);
-    const rows = await query.execute();
-    return rows.map((r) => ({ ...r, seq: Number(r.seq), time: Number(r.time) }));
+    return query;
   }
 }
 

@@ -234,15 +234,8 @@ export interface AuditEventsTable {
 }
 
 /** An event written by a change, not yet numbered and hashed into audit_events (PostgreSQL). */
-export interface AuditOutboxTable {
+export interface AuditOutboxTable extends Omit<AuditEventsTable, 'seq' | 'prev_hash' | 'hash'> {
   n: Generated<number>;
-  id: string;
-  type: string;
-  subject: string | null;
-  org: string | null;
-  actor: string;
-  time: number;
-  event: string;
 }
 
 export interface AuditHeadTable {
