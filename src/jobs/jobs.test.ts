@@ -170,4 +170,49 @@ describe.each(testDialects())('durable jobs (%s)', (dialect) => {
     expect((await store.find(store.db, k))?.state).toBe('succeeded');
     expect((await store.counts()).succeeded).toBeGreaterThan(0);
   });
+
+  it('gives way to a busy server, then runs when it is idle — or after maxYieldMs of busy', async () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    let busy = true;
+    const ranKeys: string[] = [];
+    const runner = new JobRunner(
+      store,
+      { pollMs: 60_000, busy: () => busy, maxYieldMs: 60_000 },
+      undefined,
+      clock,
+    ).handle('polite', (job) => {
+      ranKeys.push(job.key);
+      return Promise.resolve();
+    });
+    const first = key();
+    await store.enqueue(store.db, { kind: 'polite', key: first, payload: null }, now);
+    runner.start();
+    await sleep(300);
+    expect(ranKeys).toEqual([]); // busy: nothing ran
+    busy = false;
+    for (let i = 0; i < 50 && ranKeys.length === 0; i += 1) await sleep(20);
+    expect(ranKeys).toEqual([first]);
+    await runner.stop();
+
+    // Busy for longer than maxYieldMs (on the runner's clock): jobs run alongside again.
+    busy = true;
+    const second = key();
+    await store.enqueue(store.db, { kind: 'polite', key: second, payload: null }, now);
+    const patient = new JobRunner(
+      store,
+      { pollMs: 60_000, busy: () => busy, maxYieldMs: 1_000 },
+      undefined,
+      clock,
+    ).handle('polite', (job) => {
+      ranKeys.push(job.key);
+      return Promise.resolve();
+    });
+    patient.start();
+    await sleep(300);
+    expect(ranKeys).toEqual([first]);
+    now += 1_000;
+    for (let i = 0; i < 50 && ranKeys.length === 1; i += 1) await sleep(20);
+    expect(ranKeys).toEqual([first, second]);
+    await patient.stop();
+  });
 });

@@ -15,6 +15,13 @@ export interface JobRunnerOptions {
   leaseMs: number;
   backoffInitialMs: number;
   backoffMaxMs: number;
+  /**
+   * Whether the server is busy with its own clients (pushes under way or just finished): jobs
+   * then wait, so that background analysis does not slow a burst of pushes down.
+   */
+  busy?: () => boolean;
+  /** How long jobs give way to a server that stays busy, at most (then they run alongside). */
+  maxYieldMs: number;
 }
 
 export interface JobRunResult {
@@ -34,7 +41,11 @@ export const DEFAULT_RUNNER_OPTIONS: JobRunnerOptions = {
   leaseMs: 60_000,
   backoffInitialMs: 5_000,
   backoffMaxMs: 15 * 60_000,
+  maxYieldMs: 30_000,
 };
+
+/** How often a runner that gives way looks again. */
+const YIELD_RECHECK_MS = 100;
 
 export class JobRunner {
   readonly owner = randomUUID();
@@ -46,6 +57,8 @@ export class JobRunner {
   #idle: (() => void)[] = [];
   #looking = false;
   #again = false;
+  /** Since when the runner has been giving way to a busy server (undefined: it is not). */
+  #yieldingSince: number | undefined;
 
   constructor(
     private readonly store: JobStore,
@@ -100,8 +113,27 @@ export class JobRunner {
     }
   }
 
+  /** True while jobs should wait for the server's own clients (bounded by maxYieldMs). */
+  #yielding(): boolean {
+    if (!this.#options.busy?.()) {
+      this.#yieldingSince = undefined;
+      return false;
+    }
+    // A burst of pushes gets the server to itself for maxYieldMs; under load that lasts longer,
+    // jobs run alongside it again until the server is next idle.
+    const now = this.clock();
+    this.#yieldingSince ??= now;
+    return now - this.#yieldingSince < this.#options.maxYieldMs;
+  }
+
   async #fill(): Promise<void> {
     if (this.#stopped || this.#looking) return;
+    if (this.#yielding()) {
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => void this.#fill(), YIELD_RECHECK_MS);
+      this.#timer.unref();
+      return;
+    }
     this.#looking = true;
     try {
       do {

@@ -113,6 +113,9 @@ export interface ServerOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** How long after the last write request the server counts as busy with clients. */
+const WRITES_SETTLE_MS = 250;
+
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<PalisadeServer> {
   let boundPort = config.port;
   const { database, identity, audit } = await openCore(config, () => issuerUrl(config, boundPort));
@@ -182,9 +185,17 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const subscriptions = new SubscriptionService(subscriptionStore, audit, sinkPolicy, () => deliverer.wake());
   audit.onAppend(() => deliverer.nudge());
   const authorizer = options.authorizer ?? identity.authorizer;
+  // Background jobs (image analyses, matching, mirror syncs) give way while clients are changing
+  // things — a burst of pushes is not slowed down by the analyses it causes.
+  let writesInFlight = 0;
+  let lastWriteAt = 0;
   const jobRunner = new JobRunner(
     jobStore,
-    { concurrency: config.scanning.concurrency, pollMs: config.scanning.jobPollMilliseconds },
+    {
+      concurrency: config.scanning.concurrency,
+      pollMs: config.scanning.jobPollMilliseconds,
+      busy: () => writesInFlight > 0 || Date.now() - lastWriteAt < WRITES_SETTLE_MS,
+    },
     { warn: (object, message) => app.log.warn(object, message) },
   );
   for (const [kind, handler] of Object.entries(scanning.handlers())) jobRunner.handle(kind, handler);
@@ -268,6 +279,17 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     );
   });
 
+  // Write requests under way, and when the last one ended: background jobs give way to them.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      writesInFlight += 1;
+      reply.raw.once('close', () => {
+        writesInFlight -= 1;
+        lastWriteAt = Date.now();
+      });
+    }
+    done();
+  });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('X-Request-Id', request.id);
     reply.header('X-Content-Type-Options', 'nosniff');
