@@ -175,15 +175,15 @@ describe.each(testDialects())('durable jobs (%s)', (dialect) => {
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     let busy = true;
     const ranKeys: string[] = [];
-    const runner = new JobRunner(
-      store,
-      { pollMs: 60_000, busy: () => busy, maxYieldMs: 60_000 },
-      undefined,
-      clock,
-    ).handle('polite', (job) => {
-      ranKeys.push(job.key);
-      return Promise.resolve();
-    });
+    const politeRunner = (maxYieldMs: number) =>
+      new JobRunner(store, { pollMs: 60_000, busy: () => busy, maxYieldMs }, undefined, clock).handle(
+        'polite',
+        (job) => {
+          ranKeys.push(job.key);
+          return Promise.resolve();
+        },
+      );
+    const runner = politeRunner(60_000);
     const first = key();
     await store.enqueue(store.db, { kind: 'polite', key: first, payload: null }, now);
     runner.start();
@@ -198,15 +198,7 @@ describe.each(testDialects())('durable jobs (%s)', (dialect) => {
     busy = true;
     const second = key();
     await store.enqueue(store.db, { kind: 'polite', key: second, payload: null }, now);
-    const patient = new JobRunner(
-      store,
-      { pollMs: 60_000, busy: () => busy, maxYieldMs: 1_000 },
-      undefined,
-      clock,
-    ).handle('polite', (job) => {
-      ranKeys.push(job.key);
-      return Promise.resolve();
-    });
+    const patient = politeRunner(1_000);
     patient.start();
     await sleep(300);
     expect(ranKeys).toEqual([first]);
