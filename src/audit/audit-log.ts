@@ -169,8 +169,8 @@ export class AuditLog implements AuditRecorder {
   }
 
   /**
-   * Appends events in order under one lock of the chain head: one head read, one multi-row
-   * insert per 100 events, one head update (how batched pulls stay cheap).
+   * Records a change's events, in order, in its transaction: chained there under one lock of the
+   * chain head on SQLite, written to the outbox and chained right after the commit on PostgreSQL.
    */
   async recordMany(trx: Transaction<Database>, inputs: AuditInput[]): Promise<void> {
     if (inputs.length === 0 || !this.recording) return;

@@ -1,6 +1,7 @@
 // SQL for the audit log. Appends take the chain head row under a lock (FOR UPDATE on PostgreSQL;
-// SQLite runs one write transaction at a time anyway), so sequence numbers and hashes are
-// assigned in commit order inside the transaction that makes the change.
+// SQLite runs one write transaction at a time anyway), so sequence numbers and hashes follow
+// commit order: on SQLite inside the transaction that makes the change, on PostgreSQL in the
+// chainer's transaction right after it, from the outbox that change wrote to.
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Dialect } from '../db/dialect.js';
 import type { DatabaseHandle } from '../db/database.js';
