@@ -58,8 +58,10 @@ Workloads, per round and registry (the order of the registries alternates betwee
   b. chunked push of another blob that size, ${CHUNK_SIZE / MiB} MiB PATCHes, then PUT ?digest=
   c. pull of the blob from (a); its sha256 is verified afterwards, untimed
   d. --small-images small image pushes (config + ~1 KiB layer + OCI manifest), ${SMALL_IMAGE_CONCURRENCY} concurrent
-  e. manifest GET by tag with autocannon, ${MANIFEST_CONNECTIONS} connections, for --duration seconds
+  e. manifest GET by tag, ${MANIFEST_CONNECTIONS} connections, for --duration seconds, with --load-client
 The server's RSS is sampled every 100 ms during (a), (b) and (c); the peak is reported.
+After each workload, untimed, the benchmark waits until Palisade has no background job queued or
+running (its /metrics); after (d) that is the burst's image analyses, reported as images/s.
 Palisade requires authentication: every request to it carries "Authorization: Bearer <token>"
 with an admin token from "palisade admin token --ttl 1h" (minted outside the timed parts, afresh
 every round); Distribution's requests carry no Authorization header.
@@ -77,6 +79,10 @@ Options:
   --client curl|fetch who moves the big blobs in (a)-(c): curl from files written before the
                       timed part (default; a Node client on 2 cores is as busy as the server it
                       measures), or Node's fetch streaming from memory
+  --load-client wrk|autocannon
+                      who generates the manifest GET load: wrk with one thread (default;
+                      apt-get install wrk), or autocannon, which needs most of a core itself
+                      on a 2-core machine and so measures the client as much as the server
   --json              print the raw figures as JSON instead of the table
   -h, --help          show this help
 
@@ -91,6 +97,8 @@ interface Options {
   palisadeCommand: string | undefined;
   /** Who moves the big blobs: curl (default; light on CPU) or Node's fetch. */
   blobClient: 'curl' | 'fetch';
+  /** Who generates the manifest GET load: wrk (default; one thread, light on CPU) or autocannon. */
+  loadClient: 'wrk' | 'autocannon';
   json: boolean;
 }
 
@@ -109,6 +117,11 @@ function blobClient(value: string | undefined): 'curl' | 'fetch' {
   throw new UsageError('--client must be curl or fetch');
 }
 
+function loadClient(value: string | undefined): 'wrk' | 'autocannon' {
+  if (value === undefined || value === 'wrk' || value === 'autocannon') return value ?? 'wrk';
+  throw new UsageError('--load-client must be wrk or autocannon');
+}
+
 function parseOptions(argv: string[]): Options | 'help' {
   let values;
   try {
@@ -124,6 +137,7 @@ function parseOptions(argv: string[]): Options | 'help' {
         only: { type: 'string' },
         'palisade-cmd': { type: 'string' },
         client: { type: 'string' },
+        'load-client': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -144,6 +158,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     registries: only === undefined ? [...REGISTRIES] : [only as RegistryName],
     palisadeCommand: values['palisade-cmd'],
     blobClient: blobClient(values.client),
+    loadClient: loadClient(values['load-client']),
     json: values.json,
   };
 }
@@ -250,7 +265,47 @@ function flushDisks(): void {
   execFileSync('sync');
 }
 
-function workloads(options: Options): { title: string; run: Workload }[] {
+const DRAIN_POLL_MS = 200;
+const DRAIN_LIMIT_MS = 30 * 60_000;
+
+/**
+ * Waits, untimed, until the registry has no background job queued or running, so that each
+ * workload measures itself and not the backlog the one before left (a small-image burst queues an
+ * analysis per image). Distribution has none; Palisade reports its jobs in /metrics. Returns how
+ * long that took and how many jobs ended meanwhile, or undefined when there was nothing to wait for.
+ */
+async function drainBackgroundWork(
+  registry: RegistryUnderTest,
+): Promise<{ seconds: number; finished: number; failed: number } | undefined> {
+  const startedAt = performance.now();
+  const first = await registry.client.backgroundJobs();
+  if (first === undefined) return undefined;
+  let last = first;
+  let idlePolls = 0;
+  // Two idle polls in a row: a finished job may queue a follow-up (matching after an analysis).
+  while (idlePolls < 2) {
+    if ((last.queued ?? 0) + (last.running ?? 0) === 0) idlePolls++;
+    else idlePolls = 0;
+    if (idlePolls >= 2) break;
+    if (performance.now() - startedAt > DRAIN_LIMIT_MS) {
+      throw new Error(
+        `background jobs still busy after ${DRAIN_LIMIT_MS / 60_000} min: ${JSON.stringify(last)}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    last = (await registry.client.backgroundJobs()) ?? {};
+  }
+  const ended = (counts: Record<string, number>): number => (counts.succeeded ?? 0) + (counts.failed ?? 0);
+  if (ended(last) === ended(first) && (first.queued ?? 0) + (first.running ?? 0) === 0) return undefined;
+  return {
+    // The last DRAIN_POLL_MS was spent confirming the queue stayed empty.
+    seconds: Math.max((performance.now() - startedAt - DRAIN_POLL_MS) / 1000, DRAIN_POLL_MS / 1000),
+    finished: ended(last) - ended(first),
+    failed: (last.failed ?? 0) - (first.failed ?? 0),
+  };
+}
+
+function workloads(options: Options): { title: string; run: Workload; smallImages?: boolean }[] {
   const blobMiB = options.blobBytes / MiB;
   return [
     {
@@ -300,6 +355,7 @@ function workloads(options: Options): { title: string; run: Workload }[] {
     },
     {
       title: `${options.smallImages} small image pushes, ${SMALL_IMAGE_CONCURRENCY} concurrent`,
+      smallImages: true,
       run: async ({ client }, round, figures) => {
         const result = await client.pushSmallImages(
           SMALL_REPOSITORY,
@@ -322,6 +378,7 @@ function workloads(options: Options): { title: string; run: Workload }[] {
           registry.manifestTarget,
           MANIFEST_CONNECTIONS,
           options.durationSeconds,
+          options.loadClient,
         );
         figures.manifestGetRps = result.requestsPerSecond;
         figures.manifestGetP99Ms = result.p99Ms;
@@ -362,6 +419,7 @@ interface JsonReport {
     smallImages: number;
     smallImageConcurrency: number;
     manifestConnections: number;
+    loadClient: 'wrk' | 'autocannon';
     durationSeconds: number;
   };
   registries: Partial<
@@ -422,6 +480,15 @@ async function run(options: Options, resources: Resources): Promise<void> {
           });
         }
         progress(`${roundLabel}: ${REGISTRY_TITLES[registry.name]}: ${workload.title}: ${outcome}`);
+        const drained = await drainBackgroundWork(registry);
+        if (drained !== undefined) {
+          if (workload.smallImages)
+            figures.get(registry)!.imagesAnalysedPerSecond = options.smallImages / drained.seconds;
+          progress(
+            `${roundLabel}: ${REGISTRY_TITLES[registry.name]}: background jobs finished ${drained.seconds.toFixed(1)} s ` +
+              `after ${workload.title} (${drained.finished} done${drained.failed ? `, ${drained.failed} FAILED` : ''})`,
+          );
+        }
       }
     }
     for (const registry of order) registry.rounds.push(figures.get(registry)!);
@@ -440,6 +507,7 @@ async function run(options: Options, resources: Resources): Promise<void> {
         smallImages: options.smallImages,
         smallImageConcurrency: SMALL_IMAGE_CONCURRENCY,
         manifestConnections: MANIFEST_CONNECTIONS,
+        loadClient: options.loadClient,
         durationSeconds: options.durationSeconds,
       },
       registries: Object.fromEntries(
@@ -464,7 +532,7 @@ async function run(options: Options, resources: Resources): Promise<void> {
   const lines = [
     '',
     `## Palisade vs Distribution — ${options.rounds} round(s), ${options.blobBytes / MiB} MiB blobs, ` +
-      `${options.smallImages} small images, ${options.durationSeconds} s manifest load`,
+      `${options.smallImages} small images, ${options.durationSeconds} s manifest load (${options.loadClient})`,
     '',
     markdownTable(comparison, failures),
     '',

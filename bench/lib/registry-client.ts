@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import autocannon from 'autocannon';
 import type { BlobSource } from './blob-source.js';
 import { curl, type BlobFiles } from './curl-transfer.js';
+import { wrkLoad } from './wrk-load.js';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
@@ -92,6 +93,21 @@ export class RegistryClient {
     const location = response.headers.get('location');
     if (!location) throw new Error(`${what}: HTTP ${response.status} without a Location header`);
     return new URL(location, `${this.baseUrl}/`);
+  }
+
+  /**
+   * Palisade's background jobs by state, from the `palisade_jobs` gauge in /metrics; undefined
+   * for a registry that has no such gauge (Distribution does no background work of this kind).
+   */
+  async backgroundJobs(): Promise<Record<string, number> | undefined> {
+    const response = await fetch(this.url('/metrics'), { headers: this.headers() });
+    const text = await response.text();
+    if (response.status !== 200) return undefined;
+    const counts: Record<string, number> = {};
+    for (const match of text.matchAll(/^palisade_jobs\{state="(\w+)"\} (\d+)$/gm)) {
+      counts[match[1]!] = Number(match[2]);
+    }
+    return Object.keys(counts).length ? counts : undefined;
   }
 
   /** GET /v2/ and return its status (200 once the registry is up and lets us in). */
@@ -343,7 +359,23 @@ export class RegistryClient {
     image: PushedImage,
     connections: number,
     durationSeconds: number,
+    client: 'wrk' | 'autocannon' = 'autocannon',
   ): Promise<ManifestLoadResult> {
+    if (client === 'wrk') {
+      const result = await wrkLoad({
+        url: this.url(`/v2/${image.repository}/manifests/${image.tag}`),
+        headers: this.headers({ accept: OCI_MANIFEST }),
+        connections,
+        durationSeconds,
+      });
+      // wrk tells no status apart: any non-2xx/3xx answer under load fails the run (see below).
+      if (result.non2xx > 0) {
+        throw new Error(
+          `GET /v2/${image.repository}/manifests/${image.tag} under load: ${result.non2xx} responses were not 2xx`,
+        );
+      }
+      return result;
+    }
     const result = await autocannon({
       url: this.url(`/v2/${image.repository}/manifests/${image.tag}`),
       method: 'GET',

@@ -21,6 +21,12 @@ export interface RoundFigures {
   manifestGetP99Ms?: number;
   /** Peak server VmRSS (MB) sampled every 100 ms during this round's big blob push(es) and pull. */
   blobPeakRssMB?: number;
+  /**
+   * Palisade only: the small-image burst's analyses (an SBOM per image, pushed back as referrers,
+   * then matching), as images per second from the end of the burst until no job is queued or
+   * running; the next workload starts only then.
+   */
+  imagesAnalysedPerSecond?: number;
   /** Non-2xx responses and socket errors seen by the manifest load test (should be 0). */
   manifestGetFailures?: number;
 }
@@ -92,6 +98,14 @@ export const METRICS: readonly MetricDefinition[] = [
     label: 'manifest GET p99 latency',
     unit: 'ms',
     better: 'lower',
+    combine: 'median',
+    digits: 1,
+  },
+  {
+    key: 'imagesAnalysedPerSecond',
+    label: 'image analyses after the small-image burst (Palisade only)',
+    unit: 'images/s',
+    better: 'higher',
     combine: 'median',
     digits: 1,
   },

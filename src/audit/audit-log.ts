@@ -12,6 +12,7 @@ import type { AuditEventsTable, AuditOutboxTable, Database } from '../db/schema.
 import type { Principal } from '../identity/authorizer.js';
 import type { Authentication } from '../identity/tokens.js';
 import { canonicalJson, hashCanonical } from './chain.js';
+import { withCanonicalText } from '../lib/canonical-json.js';
 import { currentScope } from './context.js';
 import type { AuditStore } from './store.js';
 
@@ -48,8 +49,16 @@ export interface AuditRecorder {
   recordAlone(input: AuditInput): Promise<void>;
 }
 
-export const SYSTEM_ACTOR: AuditActor = { subject: 'system:palisade', kind: 'system', act: {} };
-export const ANONYMOUS_ACTOR: AuditActor = { subject: 'anonymous', kind: 'anonymous', act: {} };
+export const SYSTEM_ACTOR: AuditActor = withCanonicalText({
+  subject: 'system:palisade',
+  kind: 'system',
+  act: {},
+});
+export const ANONYMOUS_ACTOR: AuditActor = withCanonicalText({
+  subject: 'anonymous',
+  kind: 'anonymous',
+  act: {},
+});
 
 const TYPE = /^dev\.palisade\.[a-z]+(\.[a-z-]+)+\.v\d+$/;
 
@@ -342,7 +351,24 @@ function chained(head: { seq: number; hash: string }, events: readonly EventRow[
 }
 
 /** The actor as events name it, with the original identity's claims (never the token itself). */
+/**
+ * Actors by principal: a cached caller (bearer-authorizer keeps one per token for seconds) is the
+ * same object in every request it makes, so its actor is built, frozen and canonicalised once.
+ */
+const actors = new WeakMap<Principal, AuditActor>();
+
+/** Who acted, as events record it: a frozen copy, its canonical JSON text remembered. */
 export function actorOf(principal: Principal): AuditActor {
+  let actor = actors.get(principal);
+  if (actor === undefined) {
+    // A copy: freezing must not reach into the principal's own claims.
+    actor = withCanonicalText(structuredClone(describeActor(principal)));
+    actors.set(principal, actor);
+  }
+  return actor;
+}
+
+function describeActor(principal: Principal): AuditActor {
   const claims = principal.token?.claims;
   const auth = principal.authentication;
   const act: Record<string, unknown> = {};

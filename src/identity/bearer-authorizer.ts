@@ -3,7 +3,7 @@
 // Docker token flow: no or bad token, or a registry token lacking the action → 401 with a
 // `WWW-Authenticate: Bearer realm=…/token,service=…,scope=…` challenge (clients fetch a token and
 // retry); a valid access token whose principal lacks the capability → 403.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { OciError } from '../registry/errors.js';
 import type { AccessPolicy } from './access-policy.js';
 import { ANONYMOUS } from './access-policy.js';
@@ -40,7 +40,7 @@ export class BearerAuthorizer implements Authorizer {
     const match = BEARER.exec(header);
     if (!match) throw new InvalidTokenError('the Authorization header must be "Bearer <token>"');
     const token = match[1]!;
-    const key = createHash('sha256').update(token).digest('base64url');
+    const key = hash('sha256', token, 'base64url');
     const now = Date.now();
     const cached = this.#cache.get(key);
     if (cached && cached.until > now) return cached.principal;

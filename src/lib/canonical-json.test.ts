@@ -2,7 +2,7 @@
 // checked against the RFC's own examples and, on random values, against the canonicalize package.
 import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, CanonicalJsonError } from './canonical-json.js';
+import { canonicalJson, CanonicalJsonError, withCanonicalText } from './canonical-json.js';
 
 describe('canonicalJson (RFC 8785)', () => {
   it('serialises the RFC 3.2.2 example (numbers, string escapes, literals) as the RFC does', () => {
@@ -83,5 +83,33 @@ describe('canonicalJson (RFC 8785)', () => {
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     expect(() => canonicalJson(circular)).toThrow(/nested too deeply \(or circular\)/);
+  });
+});
+
+describe('withCanonicalText', () => {
+  it('writes a remembered object as its text, alone and nested, and freezes it deeply', () => {
+    const actor = withCanonicalText({ subject: 'u', act: { amr: ['hwk', 'mfa'], iss: 'https://idp' } });
+    const event = { data: { actor, z: 1 }, a: [actor] };
+    expect(canonicalJson(event)).toBe(canonicalize(JSON.parse(JSON.stringify(event))));
+    expect(canonicalJson(actor)).toBe('{"act":{"amr":["hwk","mfa"],"iss":"https://idp"},"subject":"u"}');
+    // Frozen all the way down, so the remembered text cannot go stale.
+    expect(() => {
+      (actor.act.amr as string[]).push('pwd');
+    }).toThrow(TypeError);
+    expect(() => {
+      (actor as { subject: string }).subject = 'v';
+    }).toThrow(TypeError);
+    // The text is no member of its own: JSON and key listings see the object as it was.
+    expect(Object.keys(actor)).toEqual(['subject', 'act']);
+    expect(JSON.stringify(actor)).toBe('{"subject":"u","act":{"amr":["hwk","mfa"],"iss":"https://idp"}}');
+  });
+
+  it('copies an object that was frozen already, and still checks what it is given', () => {
+    const frozen = Object.freeze({ b: 2, a: 1 });
+    const remembered = withCanonicalText(frozen);
+    expect(remembered).not.toBe(frozen);
+    expect(canonicalJson({ x: remembered })).toBe('{"x":{"a":1,"b":2}}');
+    expect(withCanonicalText(remembered)).toBe(remembered);
+    expect(() => withCanonicalText({ bad: NaN })).toThrow(CanonicalJsonError);
   });
 });

@@ -11,6 +11,36 @@ export class CanonicalJsonError extends Error {
   override name = 'CanonicalJsonError';
 }
 
+/** Where withCanonicalText keeps an object's text (a symbol: no JSON form, no key of its own). */
+const TEXT = Symbol('canonical JSON text');
+
+/**
+ * Freezes `value`, deeply, and remembers its canonical text, so that writing it again — alone
+ * or inside another value — costs one property read. For objects written into many events (who
+ * acted: the same caller's claims in every event of a pull burst). Frozen, so the text cannot go
+ * stale: a later change throws instead.
+ */
+export function withCanonicalText<T extends object>(value: T): T {
+  if ((value as { [TEXT]?: string })[TEXT] !== undefined) return value;
+  const text = canonicalJson(value);
+  // An object frozen already takes no new property: a frozen copy carries the text instead.
+  const target: T = Object.isExtensible(value)
+    ? value
+    : (Object.create(
+        Object.getPrototypeOf(value) as object | null,
+        Object.getOwnPropertyDescriptors(value),
+      ) as T);
+  Object.defineProperty(target, TEXT, { value: text, enumerable: false });
+  deepFreeze(target);
+  return target;
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  for (const member of Object.values(value)) deepFreeze(member);
+  Object.freeze(value);
+}
+
 /** The canonical JSON text of `value`; throws CanonicalJsonError for what JSON cannot hold. */
 export function canonicalJson(value: unknown): string {
   const text = write(value, 0);
@@ -36,6 +66,8 @@ function write(value: unknown, depth: number): string | undefined {
       return undefined; // undefined, functions and symbols: skipped as members, null in arrays
   }
   if (value === null) return 'null';
+  const known = (value as { [TEXT]?: string })[TEXT];
+  if (known !== undefined) return known;
   if (depth >= MAX_DEPTH) throw new CanonicalJsonError('nested too deeply (or circular)');
   const toJSON = (value as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === 'function') return write(toJSON.call(value) as unknown, depth + 1);

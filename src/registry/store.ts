@@ -1,6 +1,7 @@
 // SQL for registry metadata. Every method takes the executor it runs on, so the service decides
 // the transaction boundaries; nothing here builds SQL from strings.
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { reusableQuery } from '../db/reusable-query.js';
 import type { Database } from '../db/schema.js';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
@@ -237,18 +238,17 @@ export class RegistryStore {
     }
   }
 
-  async getManifest(ex: Executor, repository: string, digest: string): Promise<ManifestRecord | undefined> {
-    const row = await ex
+  // The two lookups of every manifest GET and HEAD: compiled once (see reusable-query.ts).
+  readonly #manifestByDigest = reusableQuery((ex: Executor, repository: string, digest: string) =>
+    ex
       .selectFrom('manifests')
       .select(['digest', 'media_type', 'size', 'payload', 'subject'])
       .where('repository', '=', repository)
-      .where('digest', '=', digest)
-      .executeTakeFirst();
-    return row && toRecord(row);
-  }
+      .where('digest', '=', digest),
+  );
 
-  async getManifestByTag(ex: Executor, repository: string, tag: string): Promise<ManifestRecord | undefined> {
-    const row = await ex
+  readonly #manifestByTag = reusableQuery((ex: Executor, repository: string, tag: string) =>
+    ex
       .selectFrom('tags')
       .innerJoin('manifests', (j) =>
         j.onRef('manifests.repository', '=', 'tags.repository').onRef('manifests.digest', '=', 'tags.digest'),
@@ -261,8 +261,16 @@ export class RegistryStore {
         'manifests.subject',
       ])
       .where('tags.repository', '=', repository)
-      .where('tags.name', '=', tag)
-      .executeTakeFirst();
+      .where('tags.name', '=', tag),
+  );
+
+  async getManifest(ex: Executor, repository: string, digest: string): Promise<ManifestRecord | undefined> {
+    const [row] = await this.#manifestByDigest(ex, repository, digest);
+    return row && toRecord(row);
+  }
+
+  async getManifestByTag(ex: Executor, repository: string, tag: string): Promise<ManifestRecord | undefined> {
+    const [row] = await this.#manifestByTag(ex, repository, tag);
     return row && toRecord(row);
   }
 
