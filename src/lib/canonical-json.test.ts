@@ -94,7 +94,7 @@ describe('withCanonicalText', () => {
     expect(canonicalJson(actor)).toBe('{"act":{"amr":["hwk","mfa"],"iss":"https://idp"},"subject":"u"}');
     // Frozen all the way down, so the remembered text cannot go stale.
     expect(() => {
-      (actor.act.amr as string[]).push('pwd');
+      actor.act.amr.push('pwd');
     }).toThrow(TypeError);
     expect(() => {
       (actor as { subject: string }).subject = 'v';
