@@ -11,9 +11,10 @@ import { v7 as uuidv7 } from 'uuid';
 import type { AuditEventsTable, AuditOutboxTable, Database } from '../db/schema.js';
 import type { Principal } from '../identity/authorizer.js';
 import type { Authentication } from '../identity/tokens.js';
-import { canonicalJson, hashCanonical } from './chain.js';
+import { hashCanonical } from './chain.js';
 import { withCanonicalText } from '../lib/canonical-json.js';
 import { currentScope } from './context.js';
+import { eventText } from './event-text.js';
 import type { AuditStore } from './store.js';
 
 export interface AuditActor {
@@ -291,24 +292,24 @@ export class AuditLog implements AuditRecorder {
     const path = input.path ?? scope?.path ?? '/';
     // The id carries the event's time (the store finds time ranges through it).
     const id = uuidv7({ msecs: now });
-    // The CloudEvent's structured JSON form, built directly: the SDK's constructor copies and
-    // freezes every event and re-parses its time, on the path of every change. The shape is fixed
-    // here and checked against the CloudEvents schema by the tests; delivery uses the SDK.
-    const json: Record<string, unknown> = {
-      specversion: '1.0',
+    // The CloudEvent's structured JSON form, written directly as canonical text: the SDK's
+    // constructor copies and freezes every event and re-parses its time, on the path of every
+    // change. The shape is checked against the CloudEvents schema by the tests; delivery uses the
+    // SDK. Stored as hashed (verification then hashes the stored text as is), and made here,
+    // before the head is locked, so the lock is held for the hashing only.
+    const canonical = eventText({
       id,
       source: `${this.origin()}${path}`,
       type: input.type,
-      subject: input.subject || undefined,
+      subject: input.subject,
       time: new Date(now).toISOString(),
-      datacontenttype: 'application/json',
-      actor: actor.subject,
-      org: input.org || undefined,
-      data: { actor, request, outcome: input.outcome ?? 'success', body: input.body ?? null },
-    };
-    // Stored as hashed: the canonical text (verification then hashes the stored text as is).
-    // Made here, before the head is locked, so the lock is held for the hashing only.
-    return { input, canonical: canonicalJson(json), actor, now, id };
+      actor,
+      org: input.org,
+      request,
+      outcome: input.outcome ?? 'success',
+      body: input.body ?? null,
+    });
+    return { input, canonical, actor, now, id };
   }
 }
 

@@ -48,11 +48,16 @@ export function canonicalJson(value: unknown): string {
   return text;
 }
 
+/** A string's canonical JSON text (quoted and escaped); throws for a lone surrogate. */
+export function canonicalString(value: string): string {
+  if (!value.isWellFormed()) throw new CanonicalJsonError('a string holds a lone surrogate');
+  return JSON.stringify(value);
+}
+
 function write(value: unknown, depth: number): string | undefined {
   switch (typeof value) {
     case 'string':
-      if (!value.isWellFormed()) throw new CanonicalJsonError('a string holds a lone surrogate');
-      return JSON.stringify(value);
+      return canonicalString(value);
     case 'number':
       if (!Number.isFinite(value)) throw new CanonicalJsonError(`${value} is not a JSON number`);
       return JSON.stringify(value);
