@@ -175,6 +175,40 @@ export function blobStoreSuite(name: string, factory: BlobStoreFactory): void {
       expect(await store.uploadSize('rb')).toBe(100);
     });
 
+    // Announced appends take one of two ways in a store (gathered and written at once when small,
+    // streamed when large): both must hold to the announced length and roll back alike.
+    it.each([
+      ['small', 1000],
+      ['large', 300 * 1024],
+    ])('holds a %s announced append to its length, and commits what was announced', async (_name, size) => {
+      const id = `announced-${size}`;
+      const data = randomBytes(2 * size);
+      await store.createUpload(id);
+      await store.append(id, 0, Readable.from([data.subarray(0, size)]), { expectedBytes: size });
+      const longer = Readable.from([data.subarray(size, size + 10), data.subarray(size + 10)]);
+      await expect(store.append(id, size, longer, { expectedBytes: size - 1 })).rejects.toMatchObject({
+        kind: 'length-mismatch',
+      });
+      expect(await store.uploadSize(id)).toBe(size);
+      await expect(
+        store.append(id, size, Readable.from([data.subarray(size, 2 * size - 1)]), { expectedBytes: size }),
+      ).rejects.toMatchObject({ kind: 'length-mismatch' });
+      expect(await store.uploadSize(id)).toBe(size);
+      await expect(
+        store.append(id, size, Readable.from([data.subarray(size)]), {
+          expectedBytes: size,
+          maxBytes: size - 1,
+        }),
+      ).rejects.toMatchObject({ kind: 'too-large' });
+      expect(await store.uploadSize(id)).toBe(size);
+      // In pieces, as a client's chunks arrive; the running hash covers the whole upload.
+      const half = Math.floor(size / 2);
+      const pieces = Readable.from([data.subarray(size, size + half), data.subarray(size + half)]);
+      expect(await store.append(id, size, pieces, { expectedBytes: size })).toBe(2 * size);
+      expect((await store.commit(id, digestOf(data))).size).toBe(2 * size);
+      expect((await readAll(await store.read(digestOf(data)))).equals(data)).toBe(true);
+    });
+
     it('still verifies correctly after a rolled-back append (hash state restored)', async () => {
       const data = randomBytes(200);
       await store.createUpload('restore');

@@ -1,11 +1,12 @@
 // Filesystem BlobStore. Blobs live at blobs/<alg>/<first two hex>/<hex>; uploads at
 // uploads/<id>. A blob becomes visible only by an atomic rename after its bytes are fsynced
 // and their digest verified, so a crash at any moment leaves either no blob or a whole one.
-import { createReadStream, createWriteStream } from 'node:fs';
+import { close, createReadStream, createWriteStream, fstat, fsync, open as openFd, write } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import type { Hash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { pipeline } from 'node:stream/promises';
 import { newHasher, parseDigest, type DigestAlgorithm } from '../../lib/digest.js';
 import { HashOffload } from '../../lib/hash-offload.js';
@@ -27,6 +28,19 @@ const UPLOAD_ID = /^[A-Za-z0-9-]{1,64}$/;
 const SEND_CHUNK_BYTES = 1024 * 1024;
 /** Uploads known to be at most this big are hashed inline: a worker round trip costs more. */
 const INLINE_HASH_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Appends that announce at most this many bytes are gathered in memory and written with one
+ * write: a write stream and its pipeline cost more than the bytes of a config or a small layer.
+ */
+const SMALL_APPEND_BYTES = 256 * 1024;
+
+// File descriptors rather than FileHandles on the per-blob path: a FileHandle is an object with
+// its own close tracking and finaliser, and a small-image push opens five files per blob.
+const openFile = promisify(openFd);
+const closeFile = promisify(close);
+const syncFile = promisify(fsync);
+const statFile = promisify(fstat);
+const writeFile = promisify(write);
 
 type HashState = { kind: 'inline'; hash: Hash; offset: number } | { kind: 'worker'; offset: number };
 
@@ -159,8 +173,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async createUpload(id: string): Promise<void> {
-    const handle = await open(this.#uploadPath(id), 'wx');
-    await handle.close();
+    await closeFile(await openFile(this.#uploadPath(id), 'wx'));
     this.#forget(id);
   }
 
@@ -185,9 +198,40 @@ export class FsBlobStore implements BlobStore {
       const feed = this.#feed(id, offset, options.expectedBytes);
       const limit = options.maxBytes ?? Number.POSITIVE_INFINITY;
       let received = 0;
+      const expected = options.expectedBytes;
       // Flushing every few MiB while streaming was measured slower (writes and fdatasync on one
       // file serialise); the commit fsyncs once instead.
       try {
+        if (expected !== undefined && expected <= SMALL_APPEND_BYTES) {
+          // Small and announced: gathered (never past what was announced) and written at once.
+          const chunks: Buffer[] = [];
+          for await (const chunk of source as AsyncIterable<Buffer>) {
+            received += chunk.length;
+            if (received > limit) throw new AppendSizeError('too-large', received);
+            if (received > expected) throw new AppendSizeError('length-mismatch', received);
+            chunks.push(chunk);
+          }
+          if (received !== expected) throw new AppendSizeError('length-mismatch', received);
+          const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+          if (feed) await feed.update(body);
+          const fd = await openFile(path, 'r+');
+          try {
+            for (let written = 0; written < body.length;) {
+              const { bytesWritten } = await writeFile(
+                fd,
+                body,
+                written,
+                body.length - written,
+                offset + written,
+              );
+              written += bytesWritten;
+            }
+          } finally {
+            await closeFile(fd);
+          }
+          feed?.done(offset + received);
+          return offset + received;
+        }
         await pipeline(
           source,
           async function* (chunks: AsyncIterable<Buffer>) {
@@ -260,12 +304,20 @@ export class FsBlobStore implements BlobStore {
       const parsed = parseDigest(digest);
       if (typeof parsed !== 'object') throw new Error('invalid digest');
       const path = this.#uploadPath(id);
-      const size = await this.uploadSize(id);
-      if (size === undefined) throw new UploadNotFoundError(id);
-
-      const handle = await open(path, 'r+');
-      let actual: string;
+      let fd: number;
       try {
+        fd = await openFile(path, 'r+');
+      } catch (error) {
+        // A directory (an older layout) is no session either.
+        if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'EISDIR') {
+          throw new UploadNotFoundError(id);
+        }
+        throw error;
+      }
+      let actual: string;
+      let size: number;
+      try {
+        ({ size } = await statFile(fd));
         const state = this.#hashes.get(id);
         let streamed: string | undefined;
         if (state && state.offset === size && parsed.algorithm === this.streamingAlgorithm) {
@@ -275,9 +327,9 @@ export class FsBlobStore implements BlobStore {
         // Without a streamed hash (restart, another algorithm, worker lost): hash what is on disk.
         actual = streamed ? `${parsed.algorithm}:${streamed}` : await hashFile(path, parsed.algorithm);
         if (actual !== digest) throw new DigestMismatchError(digest, actual);
-        await handle.sync();
+        await syncFile(fd);
       } finally {
-        await handle.close();
+        await closeFile(fd);
       }
       const target = this.#blobPath(digest);
       const targetDir = dirname(target);
@@ -367,11 +419,11 @@ async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<strin
 }
 
 async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+  const fd = await openFile(dir, 'r');
   try {
-    await handle.sync();
+    await syncFile(fd);
   } finally {
-    await handle.close();
+    await closeFile(fd);
   }
 }
 
