@@ -35,12 +35,12 @@ describe.each(testDialects())('reusableQuery on %s', (dialect) => {
         .where('name', '=', name)
         .where('created_at', '>=', after),
     );
-    expect(await byName(handle.db, 'acme/app', 0)).toEqual([{ name: 'acme/app', created_at: 1 }]);
-    expect(await byName(handle.db, 'other/app', 0)).toEqual([{ name: 'other/app', created_at: 3 }]);
-    expect(await byName(handle.db, 'other/app', 4)).toEqual([]);
-    expect(await byName(handle.db, 'missing', 0)).toEqual([]);
+    expect((await byName(handle.db, 'acme/app', 0)).rows).toEqual([{ name: 'acme/app', created_at: 1 }]);
+    expect((await byName(handle.db, 'other/app', 0)).rows).toEqual([{ name: 'other/app', created_at: 3 }]);
+    expect((await byName(handle.db, 'other/app', 4)).rows).toEqual([]);
+    expect((await byName(handle.db, 'missing', 0)).rows).toEqual([]);
     const inTransaction = await handle.db.transaction().execute((trx) => byName(trx, 'acme/api', 2));
-    expect(inTransaction).toEqual([{ name: 'acme/api', created_at: 2 }]);
+    expect(inTransaction.rows).toEqual([{ name: 'acme/api', created_at: 2 }]);
   });
 
   it('refuses a builder that binds its parameters out of order', async () => {

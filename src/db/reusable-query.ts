@@ -2,7 +2,7 @@
 // compiled by Kysely once, then sent again with new parameters: building and compiling the
 // query took longer than SQLite takes to answer it. The SQL text stays Kysely's own, for the
 // dialect of the executor it first ran on; only the parameter values change.
-import { CompiledQuery, type Compilable, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, type Compilable, type Kysely, type QueryResult, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -21,7 +21,7 @@ export class ReusableQueryError extends Error {
  */
 export function reusableQuery<P extends Parameter[], R>(
   build: (ex: Executor, ...params: P) => Compilable<R>,
-): (ex: Executor, ...params: P) => Promise<R[]> {
+): (ex: Executor, ...params: P) => Promise<QueryResult<R>> {
   let text: string | undefined;
   return async (ex, ...params) => {
     if (text === undefined) {
@@ -39,7 +39,6 @@ export function reusableQuery<P extends Parameter[], R>(
       }
       text = compiled.sql;
     }
-    const result = await ex.executeQuery<R>(CompiledQuery.raw(text, params));
-    return result.rows;
+    return ex.executeQuery<R>(CompiledQuery.raw(text, params));
   };
 }

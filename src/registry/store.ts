@@ -52,12 +52,52 @@ export class RegistryStore {
     return this.db.transaction().execute(fn);
   }
 
-  async ensureRepository(ex: Executor, name: string, now: number): Promise<void> {
-    await ex
+  // The statements of every blob push (and of every manifest push, for the repository), compiled
+  // once (see reusable-query.ts).
+  readonly #ensureRepository = reusableQuery((ex: Executor, name: string, now: number) =>
+    ex
       .insertInto('repositories')
       .values({ name, created_at: now })
-      .onConflict((oc) => oc.column('name').doNothing())
-      .execute();
+      .onConflict((oc) => oc.column('name').doNothing()),
+  );
+
+  readonly #insertBlob = reusableQuery(
+    (ex: Executor, digest: string, size: number, createdAt: number, lastUsedAt: number) =>
+      ex
+        .insertInto('blobs')
+        .values({ digest, size, created_at: createdAt, last_used_at: lastUsedAt })
+        .onConflict((oc) =>
+          oc.column('digest').doUpdateSet((eb) => ({ last_used_at: eb.ref('excluded.last_used_at') })),
+        ),
+  );
+
+  readonly #linkRepositoryBlob = reusableQuery(
+    (ex: Executor, repository: string, digest: string, now: number) =>
+      ex
+        .insertInto('repository_blobs')
+        .values({ repository, digest, linked_at: now })
+        .onConflict((oc) =>
+          oc
+            .columns(['repository', 'digest'])
+            .doUpdateSet((eb) => ({ linked_at: eb.ref('excluded.linked_at') })),
+        ),
+  );
+
+  readonly #insertUpload = reusableQuery(
+    (ex: Executor, id: string, repository: string, createdAt: number, updatedAt: number) =>
+      ex.insertInto('uploads').values({ id, repository, created_at: createdAt, updated_at: updatedAt }),
+  );
+
+  readonly #upload = reusableQuery((ex: Executor, id: string) =>
+    ex.selectFrom('uploads').select(['repository', 'updated_at']).where('id', '=', id),
+  );
+
+  readonly #deleteUpload = reusableQuery((ex: Executor, id: string) =>
+    ex.deleteFrom('uploads').where('id', '=', id),
+  );
+
+  async ensureRepository(ex: Executor, name: string, now: number): Promise<void> {
+    await this.#ensureRepository(ex, name, now);
   }
 
   async repositoryExists(ex: Executor, name: string): Promise<boolean> {
@@ -91,17 +131,9 @@ export class RegistryStore {
 
   /** Records a durable blob and makes it visible in the repository, refreshing its GC clock. */
   async linkBlob(ex: Executor, repository: string, digest: string, size: number, now: number): Promise<void> {
-    await this.ensureRepository(ex, repository, now);
-    await ex
-      .insertInto('blobs')
-      .values({ digest, size, created_at: now, last_used_at: now })
-      .onConflict((oc) => oc.column('digest').doUpdateSet({ last_used_at: now }))
-      .execute();
-    await ex
-      .insertInto('repository_blobs')
-      .values({ repository, digest, linked_at: now })
-      .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ linked_at: now }))
-      .execute();
+    await this.#ensureRepository(ex, repository, now);
+    await this.#insertBlob(ex, digest, size, now, now);
+    await this.#linkRepositoryBlob(ex, repository, digest, now);
   }
 
   async unlinkBlob(ex: Executor, repository: string, digest: string): Promise<boolean> {
@@ -265,12 +297,12 @@ export class RegistryStore {
   );
 
   async getManifest(ex: Executor, repository: string, digest: string): Promise<ManifestRecord | undefined> {
-    const [row] = await this.#manifestByDigest(ex, repository, digest);
+    const [row] = (await this.#manifestByDigest(ex, repository, digest)).rows;
     return row && toRecord(row);
   }
 
   async getManifestByTag(ex: Executor, repository: string, tag: string): Promise<ManifestRecord | undefined> {
-    const [row] = await this.#manifestByTag(ex, repository, tag);
+    const [row] = (await this.#manifestByTag(ex, repository, tag)).rows;
     return row && toRecord(row);
   }
 
@@ -334,15 +366,11 @@ export class RegistryStore {
   }
 
   async createUpload(ex: Executor, id: string, repository: string, now: number): Promise<void> {
-    await ex.insertInto('uploads').values({ id, repository, created_at: now, updated_at: now }).execute();
+    await this.#insertUpload(ex, id, repository, now, now);
   }
 
   async getUpload(ex: Executor, id: string): Promise<{ repository: string; updated_at: number } | undefined> {
-    return ex
-      .selectFrom('uploads')
-      .select(['repository', 'updated_at'])
-      .where('id', '=', id)
-      .executeTakeFirst();
+    return (await this.#upload(ex, id)).rows[0];
   }
 
   async touchUpload(ex: Executor, id: string, now: number): Promise<void> {
@@ -350,8 +378,8 @@ export class RegistryStore {
   }
 
   async deleteUpload(ex: Executor, id: string): Promise<boolean> {
-    const result = await ex.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
-    return result.numDeletedRows > 0n;
+    const result = await this.#deleteUpload(ex, id);
+    return (result.numAffectedRows ?? 0n) > 0n;
   }
 
   // ---- garbage collection: candidates are re-checked by the statement that deletes them ----
