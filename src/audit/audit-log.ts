@@ -351,7 +351,6 @@ function chained(head: { seq: number; hash: string }, events: readonly EventRow[
   return rows;
 }
 
-/** The actor as events name it, with the original identity's claims (never the token itself). */
 /**
  * Actors by principal: a cached caller (bearer-authorizer keeps one per token for seconds) is the
  * same object in every request it makes, so its actor is built, frozen and canonicalised once.
@@ -369,6 +368,7 @@ export function actorOf(principal: Principal): AuditActor {
   return actor;
 }
 
+/** The actor as events name it, with the original identity's claims (never the token itself). */
 function describeActor(principal: Principal): AuditActor {
   const claims = principal.token?.claims;
   const auth = principal.authentication;
