@@ -48,6 +48,11 @@ const registrySchema = z
       .max(64 * MiB)
       .default(4 * MiB),
     maxPageSize: z.number().int().min(1).max(100_000).default(1000),
+    /**
+     * Big blobs bypass the page cache (O_DIRECT) when uploaded (`writes`), or when uploaded and
+     * served (`on`); `off` keeps to the page cache. Ignored where the filesystem refuses O_DIRECT.
+     */
+    directIo: z.enum(['on', 'writes', 'off']).default('on'),
     gc: gcSchema.default(gcSchema.parse({})),
   })
   .strict();

@@ -44,6 +44,7 @@ import { ScanStore } from '../scanning/store.js';
 import { VulnerabilityImporter } from '../scanning/vulndb/importer.js';
 import { SYNC_JOB, VulndbMirror } from '../scanning/vulndb/mirror.js';
 import { FsBlobStore } from '../storage/fs/fs-blob-store.js';
+import { createStorageMetrics } from '../storage/metrics.js';
 import { Deliverer } from '../delivery/deliverer.js';
 import { createDeliveryMetrics } from '../delivery/metrics.js';
 import { mountSubscriptions } from '../delivery/routes.js';
@@ -122,7 +123,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   await recordConfiguration(audit, config);
   await audit.settle();
   const dataDir = resolve(config.dataDir);
-  const blobStore = new FsBlobStore(join(dataDir, 'blobs'));
+  const blobStore = new FsBlobStore(join(dataDir, 'blobs'), { directIo: config.registry.directIo });
   await blobStore.init();
   const store = new RegistryStore(database.db);
   const registry = new RegistryService(
@@ -151,6 +152,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   if (config.scanning.enabled) registry.listeners.push(scanning);
   const metrics = createMetrics(() => store.countUploads(database.db));
   createScanningMetrics(metrics.registry, jobStore, scanStore);
+  createStorageMetrics(metrics.registry, () => blobStore.directIo);
   const subscriptionStore = new SubscriptionStore(database.db);
   const delivery = config.audit.delivery;
   const sinkPolicy = { dev: config.dev, allowedNetworks: config.outbound.allowedNetworks };
@@ -240,6 +242,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 1024 },
   });
+
+  if (config.registry.directIo !== 'off' && blobStore.directIo.mode === 'off') {
+    app.log.warn(
+      { directIo: config.registry.directIo },
+      'the blob directory refuses direct I/O (O_DIRECT); blobs go through the page cache',
+    );
+  }
 
   const routes = installCapabilityGuard(app);
 

@@ -9,19 +9,24 @@ import { digestOf } from '../../lib/digest.js';
 import { blobStoreSuite } from '../blob-store.suite.js';
 import { FsBlobStore } from './fs-blob-store.js';
 
-let dir = '';
-blobStoreSuite('filesystem', {
-  async create() {
-    dir = mkdtempSync(join(tmpdir(), 'palisade-fs-'));
-    const store = new FsBlobStore(dir);
-    await store.init();
-    return store;
-  },
-  dispose() {
-    rmSync(dir, { recursive: true, force: true });
-    return Promise.resolve();
-  },
-});
+// Each direct I/O mode takes other paths through appends and sends: all of them run the suite.
+for (const directIo of ['on', 'writes', 'off'] as const) {
+  let dir = '';
+  blobStoreSuite(`filesystem, direct I/O ${directIo}`, {
+    async create() {
+      dir = mkdtempSync(join(tmpdir(), 'palisade-fs-'));
+      const store = new FsBlobStore(dir, { directIo });
+      await store.init();
+      // The suite would prove nothing about direct I/O if the test directory refused it.
+      expect(store.directIo.mode).toBe(directIo);
+      return store;
+    },
+    dispose() {
+      rmSync(dir, { recursive: true, force: true });
+      return Promise.resolve();
+    },
+  });
+}
 
 describe('FsBlobStore specifics', () => {
   it('keeps upload bytes out of the blob tree until the commit renames them in', async () => {

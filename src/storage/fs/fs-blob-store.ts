@@ -1,7 +1,16 @@
 // Filesystem BlobStore. Blobs live at blobs/<alg>/<first two hex>/<hex>; uploads at
 // uploads/<id>. A blob becomes visible only by an atomic rename after its bytes are fsynced
 // and their digest verified, so a crash at any moment leaves either no blob or a whole one.
-import { close, createReadStream, createWriteStream, fstat, fsync, open as openFd, write } from 'node:fs';
+import {
+  close,
+  constants,
+  createReadStream,
+  createWriteStream,
+  fstat,
+  fsync,
+  open as openFd,
+  write,
+} from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import type { Hash } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -10,6 +19,14 @@ import { promisify } from 'node:util';
 import { pipeline } from 'node:stream/promises';
 import { newHasher, parseDigest, type DigestAlgorithm } from '../../lib/digest.js';
 import { HashOffload } from '../../lib/hash-offload.js';
+import {
+  AlignedBufferPool,
+  alignedBuffersAvailable,
+  DirectAppender,
+  openDirect,
+  probeDirectIo,
+  sendDirect,
+} from './direct-io.js';
 import { KeyedMutex } from '../../lib/keyed-mutex.js';
 import {
   AppendSizeError,
@@ -33,6 +50,36 @@ const INLINE_HASH_MAX_BYTES = 4 * 1024 * 1024;
  * write: a write stream and its pipeline cost more than the bytes of a config or a small layer.
  */
 const SMALL_APPEND_BYTES = 256 * 1024;
+/** Direct I/O buffer size: big enough that each write or read is one large request to the disk. */
+const DIRECT_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * At most this many direct I/O buffers exist (a fixed 32 MiB): an append holds two, a send four.
+ * Requests that find none free use buffered I/O, as small blobs always do.
+ */
+const DIRECT_MAX_BUFFERS = 8;
+const DIRECT_SEND_BUFFERS = 4;
+/** Blobs (or ranges) at least this big are sent with direct I/O; smaller ones are likely hot and cached. */
+const DIRECT_SEND_MIN_BYTES = 1024 * 1024;
+
+/**
+ * Where big blobs bypass the page cache (O_DIRECT, where init() finds the filesystem takes it):
+ * `on` for uploads and for sending blobs, `writes` for uploads only (reads then fill the cache),
+ * `off` for neither.
+ */
+export type DirectIoMode = 'on' | 'writes' | 'off';
+
+export interface FsBlobStoreOptions {
+  /** Default `on`. */
+  directIo?: DirectIoMode;
+}
+
+/** Bytes that went to and from the disk with direct I/O, for metrics and tests. */
+export interface DirectIoStats {
+  /** The mode in force: `off` when asked for, or when the filesystem refused O_DIRECT. */
+  mode: DirectIoMode;
+  bytesWritten: number;
+  bytesRead: number;
+}
 
 // File descriptors rather than FileHandles on the per-blob path: a FileHandle is an object with
 // its own close tracking and finaliser, and a small-image push opens five files per blob.
@@ -59,14 +106,27 @@ export class FsBlobStore implements BlobStore {
   /** Blob directories known to exist, to spare a mkdir per commit. */
   readonly #knownDirs = new Set<string>();
   readonly #uploadLocks = new KeyedMutex();
+  readonly #wantDirect: DirectIoMode;
+  /** Present once init() has found direct I/O to work here. */
+  #direct: AlignedBufferPool | undefined;
+  readonly #directStats = { bytesWritten: 0, bytesRead: 0 };
 
-  constructor(root: string) {
+  constructor(root: string, options: FsBlobStoreOptions = {}) {
     this.#root = root;
+    this.#wantDirect = options.directIo ?? 'on';
   }
 
   async init(): Promise<void> {
     await mkdir(join(this.#root, 'blobs'), { recursive: true });
     await mkdir(join(this.#root, 'uploads'), { recursive: true });
+    if (this.#wantDirect !== 'off' && !this.#direct) {
+      const pool = newPool();
+      if (pool && (await probeDirectIo(join(this.#root, 'uploads'), pool))) this.#direct = pool;
+    }
+  }
+
+  get directIo(): DirectIoStats {
+    return { mode: this.#direct ? this.#wantDirect : 'off', ...this.#directStats };
   }
 
   #blobPath(digest: string): string {
@@ -107,7 +167,12 @@ export class FsBlobStore implements BlobStore {
     destination: Writable,
     options: { range?: ByteRange; ready: () => void },
   ): Promise<void> {
-    const handle = await open(this.#blobPath(digest), 'r');
+    const path = this.#blobPath(digest);
+    if (this.#direct && this.#wantDirect === 'on') {
+      const sent = await this.#sendDirect(path, destination, options);
+      if (sent) return;
+    }
+    const handle = await open(path, 'r');
     try {
       const size = (await handle.stat()).size;
       const end = options.range ? options.range.end : size - 1;
@@ -140,6 +205,45 @@ export class FsBlobStore implements BlobStore {
       throw error;
     } finally {
       await handle.close();
+    }
+  }
+
+  /**
+   * sendTo with direct I/O, when the blob is big enough and buffers are free; false (having done
+   * nothing) otherwise.
+   */
+  async #sendDirect(
+    path: string,
+    destination: Writable,
+    options: { range?: ByteRange; ready: () => void },
+  ): Promise<boolean> {
+    const pool = this.#direct!;
+    const fd = await openDirect(path, constants.O_RDONLY);
+    let buffers: Buffer[] | undefined;
+    try {
+      const size = (await statFile(fd)).size;
+      const start = options.range ? options.range.start : 0;
+      const end = options.range ? options.range.end : size - 1;
+      if (end + 1 - start < DIRECT_SEND_MIN_BYTES) return false;
+      buffers = pool.take(DIRECT_SEND_BUFFERS);
+      if (!buffers) return false;
+      options.ready();
+      try {
+        // Not `+= await`: that would read the counter before the send and lose concurrent sends' bytes.
+        const sent = await sendDirect(fd, start, end, buffers, (chunk) => writeChunk(destination, chunk));
+        this.#directStats.bytesRead += sent;
+      } catch (error) {
+        destination.destroy();
+        // A read or the socket may still hold them: never reuse.
+        pool.discard(buffers);
+        buffers = undefined;
+        throw error;
+      }
+      destination.end();
+      return true;
+    } finally {
+      if (buffers) pool.give(buffers);
+      await closeFile(fd);
     }
   }
 
@@ -232,18 +336,35 @@ export class FsBlobStore implements BlobStore {
           feed?.done(offset + received);
           return offset + received;
         }
-        await pipeline(
-          source,
-          async function* (chunks: AsyncIterable<Buffer>) {
-            for await (const chunk of chunks) {
+        const appender = this.#direct ? await DirectAppender.open(path, offset, this.#direct) : undefined;
+        if (appender) {
+          try {
+            for await (const chunk of source as AsyncIterable<Buffer>) {
               received += chunk.length;
               if (received > limit) throw new AppendSizeError('too-large', received);
               if (feed) await feed.update(chunk);
-              yield chunk;
+              await appender.write(chunk);
             }
-          },
-          createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: 1024 * 1024 }),
-        );
+            await appender.finish();
+          } catch (error) {
+            await appender.abort();
+            throw error;
+          } finally {
+            this.#directStats.bytesWritten += appender.directBytes;
+          }
+        } else
+          await pipeline(
+            source,
+            async function* (chunks: AsyncIterable<Buffer>) {
+              for await (const chunk of chunks) {
+                received += chunk.length;
+                if (received > limit) throw new AppendSizeError('too-large', received);
+                if (feed) await feed.update(chunk);
+                yield chunk;
+              }
+            },
+            createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: 1024 * 1024 }),
+          );
         if (options.expectedBytes !== undefined && received !== options.expectedBytes) {
           throw new AppendSizeError('length-mismatch', received);
         }
@@ -433,6 +554,17 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
   } catch (error) {
     if (isNotFound(error)) return [];
     throw error;
+  }
+}
+
+/** A direct I/O buffer pool, or undefined where WebAssembly memories (and so aligned buffers) are unavailable. */
+function newPool(): AlignedBufferPool | undefined {
+  try {
+    return alignedBuffersAvailable
+      ? new AlignedBufferPool(DIRECT_BUFFER_BYTES, DIRECT_MAX_BUFFERS)
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 
