@@ -47,6 +47,14 @@ describe('loadConfig', () => {
     expect(config.registry.gc.deleteUntagged).toBe(true); // default kept beside overrides
   });
 
+  it('takes the direct I/O mode from the environment and YAML, off by default', () => {
+    expect(loadConfig({ env: {} }).registry.directIo).toBe('off');
+    expect(loadConfig({ env: { PALISADE_REGISTRY__DIRECT_IO: 'on' } }).registry.directIo).toBe('on');
+    // Unquoted: YAML 1.2 reads `on` and `off` as strings, not booleans.
+    const yaml = file('direct-io.yaml', 'registry:\n  directIo: on\n');
+    expect(loadConfig({ file: yaml, env: {} }).registry.directIo).toBe('on');
+  });
+
   it('reads the file named by PALISADE_CONFIG', () => {
     const yaml = file('env-named.yaml', 'port: 6100\n');
     expect(loadConfig({ env: { PALISADE_CONFIG: yaml } }).port).toBe(6100);
@@ -57,6 +65,11 @@ describe('loadConfig', () => {
     [{ PALISADE_PORT: '70000' }, undefined, /^invalid configuration: port: /],
     [{ PALISADE_LOG_LEVEL: 'loud' }, undefined, /^invalid configuration: logLevel: /],
     [{ PALISADE_NOPE: '1' }, undefined, /^invalid configuration: unknown setting nope$/],
+    [
+      { PALISADE_REGISTRY__DIRECT_IO: 'sometimes' },
+      undefined,
+      /^invalid configuration: registry\.directIo: /,
+    ],
     [
       {},
       'registry:\n  gc:\n    intervalSeconds: "x"\n',

@@ -50,9 +50,10 @@ const registrySchema = z
     maxPageSize: z.number().int().min(1).max(100_000).default(1000),
     /**
      * Big blobs bypass the page cache (O_DIRECT) when uploaded (`writes`), or when uploaded and
-     * served (`on`); `off` keeps to the page cache. Ignored where the filesystem refuses O_DIRECT.
+     * served (`on`); `off` (the default) keeps to the page cache. Ignored where the filesystem
+     * refuses O_DIRECT. BENCHMARKS.md has what each costs and buys.
      */
-    directIo: z.enum(['on', 'writes', 'off']).default('on'),
+    directIo: z.enum(['on', 'writes', 'off']).default('off'),
     gc: gcSchema.default(gcSchema.parse({})),
   })
   .strict();

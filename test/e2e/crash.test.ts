@@ -257,6 +257,9 @@ async function expectHealthyAfterRestart(server: RunningServer) {
 }
 
 describe.each(testDialects())('crash safety: kill -9 and restart (%s)', (dialect) => {
+  // Uploads are written around the page cache (direct I/O) on SQLite and through it on PostgreSQL,
+  // so that both ways of writing a blob are killed mid-write when both databases run.
+  const directIo = dialect === 'sqlite' ? 'on' : 'off';
   let database: E2eDatabase;
   let dataDir: string;
   let server: RunningServer | undefined;
@@ -277,7 +280,7 @@ describe.each(testDialects())('crash safety: kill -9 and restart (%s)', (dialect
     server = await startServer({
       dataDir,
       databaseUrl: database.databaseUrl,
-      env,
+      env: { PALISADE_REGISTRY__DIRECT_IO: directIo, ...env },
       ...(realIssuer ? { publicUrl: false as const } : {}),
     });
     const issuer = realIssuer ? server.url : 'stable';
@@ -376,6 +379,13 @@ describe.each(testDialects())('crash safety: kill -9 and restart (%s)', (dialect
         if (!before.has(id) && id !== sessionId && size > MiB) return id;
       return undefined;
     });
+    // The server is writing the way this run means it to (see `directIo` above).
+    const metrics = await (await fetch(new URL('/metrics', s.url))).text();
+    const directBytes = Number(
+      /palisade_blob_direct_io_bytes_total\{direction="write"\} (\d+)/.exec(metrics)?.[1],
+    );
+    if (directIo === 'on') expect(directBytes).toBeGreaterThan(0);
+    else expect(directBytes).toBe(0);
     await s.kill9();
     abort.abort();
 

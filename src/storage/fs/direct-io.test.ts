@@ -114,7 +114,10 @@ describe('FsBlobStore direct I/O', () => {
     const failing = new Readable({
       read() {
         // Far past two buffers, so direct writes are in flight when the stream fails.
-        if (sent >= 11 * MiB) return this.destroy(new Error('connection reset'));
+        if (sent >= 11 * MiB) {
+          this.destroy(new Error('connection reset'));
+          return;
+        }
         sent += MiB;
         this.push(randomBytes(MiB));
       },

@@ -145,8 +145,8 @@ export class DirectAppender {
   /** The write of the other buffer, if one is running. */
   #pending: Promise<void> | undefined;
   #closed = false;
-  /** Bytes written with direct I/O by this append. */
-  directBytes = 0;
+  /** Counts the bytes handed to the disk with direct I/O, as they go. */
+  readonly #stats: { bytesWritten: number };
 
   private constructor(
     path: string,
@@ -154,12 +154,14 @@ export class DirectAppender {
     buffers: Buffer[],
     pool: AlignedBufferPool,
     position: number,
+    stats: { bytesWritten: number },
   ) {
     this.#path = path;
     this.#fd = fd;
     this.#buffers = buffers;
     this.#pool = pool;
     this.#position = position;
+    this.#stats = stats;
   }
 
   /** An appender at `offset` (the file's current size), or undefined when the pool is exhausted. */
@@ -167,6 +169,7 @@ export class DirectAppender {
     path: string,
     offset: number,
     pool: AlignedBufferPool,
+    stats: { bytesWritten: number },
   ): Promise<DirectAppender | undefined> {
     const buffers = pool.take(2);
     if (!buffers) return undefined;
@@ -178,7 +181,7 @@ export class DirectAppender {
       throw error;
     }
     const base = offset - (offset % DIRECT_ALIGNMENT);
-    const appender = new DirectAppender(path, fd, buffers, pool, base);
+    const appender = new DirectAppender(path, fd, buffers, pool, base, stats);
     if (base < offset) {
       try {
         // The block being continued: its head is rewritten along with the new bytes.
@@ -212,7 +215,7 @@ export class DirectAppender {
     // Awaited (and rethrown) on the next rotation or at finish; marked handled until then.
     writing.catch(() => undefined);
     this.#pending = writing;
-    this.directBytes += buffer.length;
+    this.#stats.bytesWritten += buffer.length;
     this.#position += buffer.length;
     this.#current ^= 1;
     this.#fill = 0;
@@ -226,7 +229,7 @@ export class DirectAppender {
       const whole = this.#fill - (this.#fill % DIRECT_ALIGNMENT);
       if (whole > 0) {
         await writeFully(this.#fd, buffer, 0, whole, this.#position);
-        this.directBytes += whole;
+        this.#stats.bytesWritten += whole;
       }
       const rest = this.#fill - whole;
       if (rest > 0) {

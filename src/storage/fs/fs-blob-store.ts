@@ -69,7 +69,7 @@ const DIRECT_SEND_MIN_BYTES = 1024 * 1024;
 export type DirectIoMode = 'on' | 'writes' | 'off';
 
 export interface FsBlobStoreOptions {
-  /** Default `on`. */
+  /** Default `off`. */
   directIo?: DirectIoMode;
 }
 
@@ -113,7 +113,7 @@ export class FsBlobStore implements BlobStore {
 
   constructor(root: string, options: FsBlobStoreOptions = {}) {
     this.#root = root;
-    this.#wantDirect = options.directIo ?? 'on';
+    this.#wantDirect = options.directIo ?? 'off';
   }
 
   async init(): Promise<void> {
@@ -336,7 +336,9 @@ export class FsBlobStore implements BlobStore {
           feed?.done(offset + received);
           return offset + received;
         }
-        const appender = this.#direct ? await DirectAppender.open(path, offset, this.#direct) : undefined;
+        const appender = this.#direct
+          ? await DirectAppender.open(path, offset, this.#direct, this.#directStats)
+          : undefined;
         if (appender) {
           try {
             for await (const chunk of source as AsyncIterable<Buffer>) {
@@ -349,8 +351,6 @@ export class FsBlobStore implements BlobStore {
           } catch (error) {
             await appender.abort();
             throw error;
-          } finally {
-            this.#directStats.bytesWritten += appender.directBytes;
           }
         } else
           await pipeline(
