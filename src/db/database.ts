@@ -16,6 +16,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { dialectOf, type Dialect } from './dialect.js';
+import { FALLBACK_AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { registryMigration } from './migrations/0001-registry.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { peopleMigration } from './migrations/0003-people.js';
@@ -54,11 +55,20 @@ const int8AsNumber: pg.CustomTypesConfig = {
       : (pg.types.getTypeParser(oid, format ?? 'text') as unknown)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
+export interface OpenDatabaseOptions {
+  /**
+   * SQLite: checkpoint the WAL on a thread of its own rather than in the commits of requests
+   * (the server; short-lived commands do without the thread).
+   */
+  backgroundCheckpoints?: boolean;
+}
+
 /** `url` is a postgres:// URL, or a SQLite file path (optionally prefixed with sqlite:). */
-export function openDatabase(url: string): DatabaseHandle {
+export function openDatabase(url: string, options: OpenDatabaseOptions = {}): DatabaseHandle {
   const dialect = dialectOf(url);
   let db: Kysely<Database>;
   let statements: DatabaseHandle['statements'];
+  let checkpointer: SqliteCheckpointer | undefined;
   const hooks = new Map<string, (() => Promise<void>)[]>();
   if (dialect === 'postgres') {
     const pool = new pg.Pool({
@@ -76,6 +86,10 @@ export function openDatabase(url: string): DatabaseHandle {
     database.pragma('synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
+    if (options.backgroundCheckpoints && file !== ':memory:') {
+      database.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+      checkpointer = new SqliteCheckpointer(file);
+    }
     const cached = withStatementCache(database);
     statements = (text) => cached.prepare(text);
     db = new Kysely<Database>({ dialect: withCommitHooks(new SqliteDialect({ database: cached }), hooks) });
@@ -91,6 +105,7 @@ export function openDatabase(url: string): DatabaseHandle {
       await sql`select 1`.execute(db);
     },
     async close() {
+      await checkpointer?.close();
       await db.destroy();
     },
   };

@@ -4,7 +4,12 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { migrateToLatest, openDatabase, type DatabaseHandle } from '../db/database.js';
+import {
+  migrateToLatest,
+  openDatabase,
+  type DatabaseHandle,
+  type OpenDatabaseOptions,
+} from '../db/database.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { AuditStore } from '../audit/store.js';
 import { IdentityService, issuerUrl } from '../identity/service.js';
@@ -22,10 +27,14 @@ export function openHostLocal(config: Config): Promise<HostLocal> {
 }
 
 /** The stateful core shared by `serve` and host-local commands: data directory, database, identity. */
-export async function openCore(config: Config, issuer: () => string): Promise<HostLocal> {
+export async function openCore(
+  config: Config,
+  issuer: () => string,
+  options: OpenDatabaseOptions = {},
+): Promise<HostLocal> {
   const dataDir = resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const database = openDatabase(config.databaseUrl ?? join(dataDir, 'palisade.db'));
+  const database = openDatabase(config.databaseUrl ?? join(dataDir, 'palisade.db'), options);
   try {
     await migrateToLatest(database);
     const audit = new AuditLog(AuditStore.of(database), issuer);

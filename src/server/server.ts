@@ -119,7 +119,9 @@ const WRITES_SETTLE_MS = 250;
 
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<PalisadeServer> {
   let boundPort = config.port;
-  const { database, identity, audit } = await openCore(config, () => issuerUrl(config, boundPort));
+  const { database, identity, audit } = await openCore(config, () => issuerUrl(config, boundPort), {
+    backgroundCheckpoints: true,
+  });
   await recordConfiguration(audit, config);
   await audit.settle();
   const dataDir = resolve(config.dataDir);
