@@ -55,6 +55,20 @@ export function uuidv7Floor(ms: number): string {
 /** How much later than its `time` an event's id may be (ids made before they carried it exactly). */
 const ID_TIME_SLACK_MS = 3_600_000;
 
+const OUTBOX_COLUMNS = ['id', 'type', 'subject', 'org', 'actor', 'time', 'event'] as const;
+
+/** An outbox row as read back: its arrival number and the event's columns. */
+export interface AuditOutboxRow {
+  n: number;
+  id: string;
+  type: string;
+  subject: string | null;
+  org: string | null;
+  actor: string;
+  time: number;
+  event: string;
+}
+
 /** The bound values of rows, in EVENT_COLUMNS order. */
 function paramsOf(rows: readonly AuditEventsTable[]): unknown[] {
   const params: unknown[] = [];
@@ -116,25 +130,47 @@ export class AuditStore {
     return this.dialect === 'postgres';
   }
 
+  /** Writes a change's events to the outbox, in its transaction (parameterised SQL made once per row count). */
   async enqueue(trx: Transaction<Database>, rows: Omit<AuditOutboxTable, 'n'>[]): Promise<void> {
     for (let i = 0; i < rows.length; i += 100) {
-      await trx
-        .insertInto('audit_outbox')
-        .values(rows.slice(i, i + 100))
-        .execute();
+      const chunk = rows.slice(i, i + 100);
+      const params: unknown[] = [];
+      for (const row of chunk) {
+        params.push(row.id, row.type, row.subject, row.org, row.actor, row.time, row.event);
+      }
+      await trx.executeQuery(CompiledQuery.raw(this.#outboxInsertSql(chunk.length), params));
     }
+  }
+
+  readonly #outboxInsertText = new Map<number, string>();
+
+  #outboxInsertSql(count: number): string {
+    let text = this.#outboxInsertText.get(count);
+    if (text) return text;
+    const values: string[] = [];
+    for (let r = 0; r < count; r += 1) {
+      values.push(`(${this.#placeholders(OUTBOX_COLUMNS.length, r * OUTBOX_COLUMNS.length).join(', ')})`);
+    }
+    // Quoted as Kysely writes it: the database handle spots outbox inserts by this text and chains
+    // the events once the transaction has committed (DatabaseHandle.afterCommitOf).
+    text = `insert into "audit_outbox" (${OUTBOX_COLUMNS.join(', ')}) values ${values.join(', ')}`;
+    this.#outboxInsertText.set(count, text);
+    return text;
   }
 
   /**
    * Takes the oldest waiting events out of the outbox (committed ones only: the caller's
    * transaction sees no others), in arrival order; the caller holds the head lock.
    */
-  async takeOutbox(trx: Transaction<Database>, limit: number) {
-    const rows = await trx
-      .deleteFrom('audit_outbox')
-      .where('n', 'in', (eb) => eb.selectFrom('audit_outbox').select('n').orderBy('n').limit(limit))
-      .returningAll()
-      .execute();
+  async takeOutbox(trx: Transaction<Database>, limit: number): Promise<AuditOutboxRow[]> {
+    const [limitParam] = this.#placeholders(1);
+    const { rows } = await trx.executeQuery<AuditOutboxRow>(
+      CompiledQuery.raw(
+        `delete from audit_outbox where n in (select n from audit_outbox order by n limit ${limitParam}) ` +
+          `returning n, ${OUTBOX_COLUMNS.join(', ')}`,
+        [limit],
+      ),
+    );
     for (const row of rows) {
       row.n = Number(row.n);
       row.time = Number(row.time);
