@@ -60,6 +60,8 @@ const DIRECT_MAX_BUFFERS = 8;
 const DIRECT_SEND_BUFFERS = 4;
 /** Blobs (or ranges) at least this big are sent with direct I/O; smaller ones are likely hot and cached. */
 const DIRECT_SEND_MIN_BYTES = 1024 * 1024;
+/** Blob directories held open (sha256 has 256 of them); others are opened for each fsync. */
+const MAX_DIR_FDS = 300;
 
 /**
  * Where big blobs bypass the page cache (O_DIRECT, where init() finds the filesystem takes it):
@@ -110,6 +112,17 @@ export class FsBlobStore implements BlobStore {
   /** Present once init() has found direct I/O to work here. */
   #direct: AlignedBufferPool | undefined;
   readonly #directStats = { bytesWritten: 0, bytesRead: 0 };
+  /**
+   * Uploads whose bytes are already fsynced, with their size: a small blob sent whole is synced by
+   * the append that wrote it, so its commit need not open the file again.
+   */
+  readonly #durable = new Map<string, number>();
+  /**
+   * Blob directories kept open for the fsync that makes each rename durable (one call instead of
+   * open, fsync, close per blob). Blob directories are never removed, so a cached descriptor
+   * stays the directory it was opened as; at most MAX_DIR_FDS are kept.
+   */
+  readonly #dirFds = new Map<string, Promise<number>>();
 
   constructor(root: string, options: FsBlobStoreOptions = {}) {
     this.#root = root;
@@ -299,6 +312,7 @@ export class FsBlobStore implements BlobStore {
       if (current === undefined) throw new UploadNotFoundError(id);
       if (current !== offset) throw new OffsetMismatchError(current);
 
+      this.#durable.delete(id);
       const feed = this.#feed(id, offset, options.expectedBytes);
       const limit = options.maxBytes ?? Number.POSITIVE_INFINITY;
       let received = 0;
@@ -319,6 +333,9 @@ export class FsBlobStore implements BlobStore {
           const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
           if (feed) await feed.update(body);
           const fd = await openFile(path, 'r+');
+          // A blob sent whole (the usual small push) is synced now, while the file is open: its
+          // commit then only renames it.
+          const whole = offset === 0 && feed !== undefined;
           try {
             for (let written = 0; written < body.length;) {
               const { bytesWritten } = await writeFile(
@@ -330,10 +347,12 @@ export class FsBlobStore implements BlobStore {
               );
               written += bytesWritten;
             }
+            if (whole) await syncFile(fd);
           } finally {
             await closeFile(fd);
           }
           feed?.done(offset + received);
+          if (whole) this.#durable.set(id, received);
           return offset + received;
         }
         const appender = this.#direct
@@ -425,33 +444,7 @@ export class FsBlobStore implements BlobStore {
       const parsed = parseDigest(digest);
       if (typeof parsed !== 'object') throw new Error('invalid digest');
       const path = this.#uploadPath(id);
-      let fd: number;
-      try {
-        fd = await openFile(path, 'r+');
-      } catch (error) {
-        // A directory (an older layout) is no session either.
-        if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'EISDIR') {
-          throw new UploadNotFoundError(id);
-        }
-        throw error;
-      }
-      let actual: string;
-      let size: number;
-      try {
-        ({ size } = await statFile(fd));
-        const state = this.#hashes.get(id);
-        let streamed: string | undefined;
-        if (state && state.offset === size && parsed.algorithm === this.streamingAlgorithm) {
-          streamed =
-            state.kind === 'inline' ? state.hash.copy().digest('hex') : await this.#hasher.digest(id);
-        }
-        // Without a streamed hash (restart, another algorithm, worker lost): hash what is on disk.
-        actual = streamed ? `${parsed.algorithm}:${streamed}` : await hashFile(path, parsed.algorithm);
-        if (actual !== digest) throw new DigestMismatchError(digest, actual);
-        await syncFile(fd);
-      } finally {
-        await closeFile(fd);
-      }
+      const size = await this.#verifyAndSync(id, path, digest, parsed.algorithm);
       const target = this.#blobPath(digest);
       const targetDir = dirname(target);
       if (!this.#knownDirs.has(targetDir)) {
@@ -460,17 +453,96 @@ export class FsBlobStore implements BlobStore {
       }
       await rename(path, target).catch(async (error: unknown) => {
         if (!isNotFound(error)) throw error;
+        // The session went away meanwhile (cancelled): nothing to commit.
+        if (
+          !(await stat(path).then(
+            () => true,
+            () => false,
+          ))
+        )
+          throw new UploadNotFoundError(id);
         // The directory went away behind our back: make it again, once.
+        this.#forgetDir(targetDir);
         await mkdir(targetDir, { recursive: true });
         await rename(path, target);
       });
-      await fsyncDir(targetDir);
+      await this.#fsyncDir(targetDir);
       this.#forget(id);
       return { digest, size };
     });
   }
 
+  /**
+   * Checks the upload's content against `digest` and makes its bytes durable; returns its size.
+   * Throws DigestMismatchError (the upload stays as it was) or UploadNotFoundError.
+   */
+  async #verifyAndSync(
+    id: string,
+    path: string,
+    digest: string,
+    algorithm: DigestAlgorithm,
+  ): Promise<number> {
+    const state = this.#hashes.get(id);
+    const streamable = state !== undefined && algorithm === this.streamingAlgorithm;
+    const durable = this.#durable.get(id);
+    if (streamable && durable !== undefined && state.offset === durable) {
+      // Written whole and synced by its append: nothing to read or sync again.
+      const streamed = await this.#streamedHex(id, state);
+      if (streamed !== undefined) {
+        const actual = `${algorithm}:${streamed}`;
+        if (actual !== digest) throw new DigestMismatchError(digest, actual);
+        return durable;
+      }
+    }
+    let fd: number;
+    try {
+      fd = await openFile(path, 'r+');
+    } catch (error) {
+      // A directory (an older layout) is no session either.
+      if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'EISDIR') {
+        throw new UploadNotFoundError(id);
+      }
+      throw error;
+    }
+    try {
+      const { size } = await statFile(fd);
+      const streamed = streamable && state.offset === size ? await this.#streamedHex(id, state) : undefined;
+      // Without a streamed hash (restart, another algorithm, worker lost): hash what is on disk.
+      const actual = streamed ? `${algorithm}:${streamed}` : await hashFile(path, algorithm);
+      if (actual !== digest) throw new DigestMismatchError(digest, actual);
+      await syncFile(fd);
+      return size;
+    } finally {
+      await closeFile(fd);
+    }
+  }
+
+  #streamedHex(id: string, state: HashState): Promise<string | undefined> | string {
+    return state.kind === 'inline' ? state.hash.copy().digest('hex') : this.#hasher.digest(id);
+  }
+
+  /** Makes a rename into `dir` durable, through a descriptor kept open for it when there is room. */
+  async #fsyncDir(dir: string): Promise<void> {
+    let fd = this.#dirFds.get(dir);
+    if (!fd) {
+      if (this.#dirFds.size >= MAX_DIR_FDS) return fsyncDir(dir);
+      fd = openFile(dir, 'r');
+      this.#dirFds.set(dir, fd);
+      fd.catch(() => this.#dirFds.delete(dir));
+    }
+    await syncFile(await fd);
+  }
+
+  /**
+   * Stops using the descriptor of a directory that was made again. Not closed: an fsync may still
+   * be running on it, and a closed number could be reused by another file meanwhile.
+   */
+  #forgetDir(dir: string): void {
+    this.#dirFds.delete(dir);
+  }
+
   #forget(id: string): void {
+    this.#durable.delete(id);
     const state = this.#hashes.get(id);
     this.#hashes.delete(id);
     if (state?.kind === 'worker') this.#hasher.drop(id);
@@ -504,8 +576,11 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  close(): Promise<void> {
-    return this.#hasher.close();
+  async close(): Promise<void> {
+    const dirs = [...this.#dirFds.values()];
+    this.#dirFds.clear();
+    for (const fd of dirs) await closeFile(await fd).catch(() => undefined);
+    await this.#hasher.close();
   }
 
   async ping(): Promise<void> {
