@@ -2,7 +2,7 @@
 // SQLite runs one write transaction at a time anyway), so sequence numbers and hashes follow
 // commit order: on SQLite inside the transaction that makes the change, on PostgreSQL in the
 // chainer's transaction right after it, from the outbox that change wrote to.
-import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Dialect } from '../db/dialect.js';
 import type { DatabaseHandle } from '../db/database.js';
 import type { ChainRow } from './chain.js';
@@ -58,16 +58,7 @@ const ID_TIME_SLACK_MS = 3_600_000;
 const OUTBOX_COLUMNS = ['id', 'type', 'subject', 'org', 'actor', 'time', 'event'] as const;
 
 /** An outbox row as read back: its arrival number and the event's columns. */
-export interface AuditOutboxRow {
-  n: number;
-  id: string;
-  type: string;
-  subject: string | null;
-  org: string | null;
-  actor: string;
-  time: number;
-  event: string;
-}
+type AuditOutboxRow = Selectable<AuditOutboxTable>;
 
 /** The bound values of rows, in EVENT_COLUMNS order. */
 function paramsOf(rows: readonly AuditEventsTable[]): unknown[] {
