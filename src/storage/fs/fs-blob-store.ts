@@ -454,13 +454,7 @@ export class FsBlobStore implements BlobStore {
       await rename(path, target).catch(async (error: unknown) => {
         if (!isNotFound(error)) throw error;
         // The session went away meanwhile (cancelled): nothing to commit.
-        if (
-          !(await stat(path).then(
-            () => true,
-            () => false,
-          ))
-        )
-          throw new UploadNotFoundError(id);
+        if (!(await exists(path))) throw new UploadNotFoundError(id);
         // The directory went away behind our back: make it again, once.
         this.#forgetDir(targetDir);
         await mkdir(targetDir, { recursive: true });
@@ -556,10 +550,7 @@ export class FsBlobStore implements BlobStore {
     } catch {
       return false;
     }
-    const existed = await stat(path).then(
-      () => true,
-      () => false,
-    );
+    const existed = await exists(path);
     await rm(path, { recursive: true, force: true });
     return existed;
   }
@@ -579,7 +570,7 @@ export class FsBlobStore implements BlobStore {
   async close(): Promise<void> {
     const dirs = [...this.#dirFds.values()];
     this.#dirFds.clear();
-    for (const fd of dirs) await closeFile(await fd).catch(() => undefined);
+    for (const fd of dirs) await fd.then(closeFile).catch(() => undefined);
     await this.#hasher.close();
   }
 
@@ -641,6 +632,13 @@ function newPool(): AlignedBufferPool | undefined {
   } catch {
     return undefined;
   }
+}
+
+function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 function isNotFound(error: unknown): boolean {
