@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from './database.js';
+import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -65,5 +66,16 @@ describe('SQLite checkpoints on a thread of their own', () => {
     } finally {
       await again.close();
     }
+  });
+
+  it('closes at once when its thread has already died', async () => {
+    const checkpointer = new SqliteCheckpointer(join(tmpdir(), 'palisade-no-such-dir', 'none.db'));
+    // The thread cannot open a database that does not exist, and ends.
+    for (let waited = 0; waited < 5000 && checkpointer.lastError === undefined; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(checkpointer.lastError).toBeDefined();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await checkpointer.close();
   });
 });

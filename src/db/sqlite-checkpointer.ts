@@ -41,6 +41,7 @@ parentPort.on('message', (message) => {
 export class SqliteCheckpointer {
   readonly #worker: Worker;
   #closed: Promise<void> | undefined;
+  #exited = false;
   /** The last error the thread reported (a checkpoint that failed is retried on the next tick). */
   lastError: string | undefined;
 
@@ -56,10 +57,13 @@ export class SqliteCheckpointer {
     });
     // A dead thread only means the fallback threshold checkpoints instead.
     this.#worker.on('error', (error) => (this.lastError = error.message));
+    this.#worker.once('exit', () => (this.#exited = true));
   }
 
   /** Stops the thread after a last checkpoint. */
   close(): Promise<void> {
+    // A thread that already died (it could not open the database, say) has nothing to stop.
+    if (this.#exited) return Promise.resolve();
     this.#closed ??= new Promise<void>((resolve) => {
       const done = () => resolve();
       this.#worker.once('exit', done);
