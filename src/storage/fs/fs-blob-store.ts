@@ -3,13 +3,18 @@
 // and their digest verified, so a crash at any moment leaves either no blob or a whole one.
 import {
   close,
+  closeSync,
   constants,
   createReadStream,
   createWriteStream,
   fstat,
+  fstatSync,
   fsync,
   open as openFd,
+  openSync,
+  statSync,
   write,
+  writeSync,
 } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import type { Hash } from 'node:crypto';
@@ -60,6 +65,8 @@ const DIRECT_MAX_BUFFERS = 8;
 const DIRECT_SEND_BUFFERS = 4;
 /** Blobs (or ranges) at least this big are sent with direct I/O; smaller ones are likely hot and cached. */
 const DIRECT_SEND_MIN_BYTES = 1024 * 1024;
+/** Appends up to this size are written synchronously (a few pages into the page cache). */
+const SYNC_WRITE_BYTES = 64 * 1024;
 /** Blob directories held open (sha256 has 256 of them); others are opened for each fsync. */
 const MAX_DIR_FDS = 300;
 
@@ -85,6 +92,14 @@ export interface DirectIoStats {
 
 // File descriptors rather than FileHandles on the per-blob path: a FileHandle is an object with
 // its own close tracking and finaliser, and a small-image push opens five files per blob.
+//
+// Calls the kernel answers from its caches without the filesystem journal (opening an existing
+// file, close, stat, a write of a few pages) are synchronous on that path. Through node's thread
+// pool each cost the event loop more than the call itself on a 2-core VM (the hand-over wakes a
+// pool thread, which preempts the loop; see BENCHMARKS.md, "Small-image push: synchronous
+// metadata calls"). What waits for the disk or the journal (fsync, creating and renaming files,
+// big writes, reads) stays asynchronous. The data directory is a local filesystem (remote
+// storage is a BlobStore of its own), so none of these waits on a network.
 const openFile = promisify(openFd);
 const closeFile = promisify(close);
 const syncFile = promisify(fsync);
@@ -290,17 +305,24 @@ export class FsBlobStore implements BlobStore {
   }
 
   async createUpload(id: string): Promise<void> {
-    await closeFile(await openFile(this.#uploadPath(id), 'wx'));
+    // The create stays asynchronous: it takes a journal handle, which waits while other uploads'
+    // fsyncs commit the journal (synchronously, ~0.5 ms a create on the event loop under a push
+    // burst). Closing the new, empty file does not wait.
+    closeSync(await openFile(this.#uploadPath(id), 'wx'));
     this.#forget(id);
   }
 
-  async uploadSize(id: string): Promise<number | undefined> {
+  uploadSize(id: string): Promise<number | undefined> {
+    return settled(() => this.#uploadSize(id));
+  }
+
+  #uploadSize(id: string): number | undefined {
     try {
-      const s = await stat(this.#uploadPath(id));
+      const s = statSync(this.#uploadPath(id), { throwIfNoEntry: false });
       // Anything but a plain file (e.g. a directory left by an older layout) is no session.
-      return s.isFile() ? s.size : undefined;
+      return s?.isFile() ? s.size : undefined;
     } catch (error) {
-      if (isNotFound(error) || error instanceof UploadNotFoundError) return undefined;
+      if (error instanceof UploadNotFoundError) return undefined;
       throw error;
     }
   }
@@ -308,7 +330,7 @@ export class FsBlobStore implements BlobStore {
   append(id: string, offset: number, source: Readable, options: AppendOptions = {}): Promise<number> {
     return this.#uploadLocks.run(id, async () => {
       const path = this.#uploadPath(id);
-      const current = await this.uploadSize(id);
+      const current = this.#uploadSize(id);
       if (current === undefined) throw new UploadNotFoundError(id);
       if (current !== offset) throw new OffsetMismatchError(current);
 
@@ -332,24 +354,21 @@ export class FsBlobStore implements BlobStore {
           if (received !== expected) throw new AppendSizeError('length-mismatch', received);
           const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
           if (feed) await feed.update(body);
-          const fd = await openFile(path, 'r+');
+          const fd = openSync(path, 'r+');
           // A blob sent whole (the usual small push) is synced now, while the file is open: its
           // commit then only renames it.
           const whole = offset === 0 && feed !== undefined;
           try {
             for (let written = 0; written < body.length;) {
-              const { bytesWritten } = await writeFile(
-                fd,
-                body,
-                written,
-                body.length - written,
-                offset + written,
-              );
-              written += bytesWritten;
+              const length = body.length - written;
+              written +=
+                length <= SYNC_WRITE_BYTES
+                  ? writeSync(fd, body, written, length, offset + written)
+                  : (await writeFile(fd, body, written, length, offset + written)).bytesWritten;
             }
             if (whole) await syncFile(fd);
           } finally {
-            await closeFile(fd);
+            closeSync(fd);
           }
           feed?.done(offset + received);
           if (whole) this.#durable.set(id, received);
@@ -451,6 +470,7 @@ export class FsBlobStore implements BlobStore {
         await mkdir(targetDir, { recursive: true });
         this.#knownDirs.add(targetDir);
       }
+      // Asynchronous, like creating a file: a rename waits for the journal too.
       await rename(path, target).catch(async (error: unknown) => {
         if (!isNotFound(error)) throw error;
         // The session went away meanwhile (cancelled): nothing to commit.
@@ -490,7 +510,7 @@ export class FsBlobStore implements BlobStore {
     }
     let fd: number;
     try {
-      fd = await openFile(path, 'r+');
+      fd = openSync(path, 'r+');
     } catch (error) {
       // A directory (an older layout) is no session either.
       if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'EISDIR') {
@@ -499,7 +519,7 @@ export class FsBlobStore implements BlobStore {
       throw error;
     }
     try {
-      const { size } = await statFile(fd);
+      const { size } = fstatSync(fd);
       const streamed = streamable && state.offset === size ? await this.#streamedHex(id, state) : undefined;
       // Without a streamed hash (restart, another algorithm, worker lost): hash what is on disk.
       const actual = streamed ? `${algorithm}:${streamed}` : await hashFile(path, algorithm);
@@ -507,7 +527,7 @@ export class FsBlobStore implements BlobStore {
       await syncFile(fd);
       return size;
     } finally {
-      await closeFile(fd);
+      closeSync(fd);
     }
   }
 
@@ -631,6 +651,15 @@ function newPool(): AlignedBufferPool | undefined {
       : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** The result of a synchronous step as a promise: what it throws becomes a rejection. */
+function settled<T>(step: () => T): Promise<T> {
+  try {
+    return Promise.resolve(step());
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }
 }
 
