@@ -246,11 +246,16 @@ export class FsBlobStore implements BlobStore {
     options: { range?: ByteRange; ready: () => void },
   ): Promise<boolean> {
     const pool = this.#direct!;
+    // Small sends are decided before opening anything: the buffered path opens the file itself.
+    const known = statSync(path, { throwIfNoEntry: false });
+    if (!known) return false; // the buffered path reports the missing blob
+    const start = options.range ? options.range.start : 0;
+    if ((options.range ? options.range.end : known.size - 1) + 1 - start < DIRECT_SEND_MIN_BYTES)
+      return false;
     const fd = await openDirect(path, constants.O_RDONLY);
     let buffers: Buffer[] | undefined;
     try {
       const size = (await statFile(fd)).size;
-      const start = options.range ? options.range.start : 0;
       const end = options.range ? options.range.end : size - 1;
       if (end + 1 - start < DIRECT_SEND_MIN_BYTES) return false;
       buffers = pool.take(DIRECT_SEND_BUFFERS);
