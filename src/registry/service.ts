@@ -1,7 +1,6 @@
 // Registry logic: uploads, blobs, manifests, tags, referrers and listings, independent of HTTP.
 // Blob bytes become durable in the BlobStore first; metadata commits after, in one transaction,
 // so a crash leaves at worst an invisible blob that garbage collection removes.
-import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { AuditInput, AuditRecorder } from '../audit/audit-log.js';
 import type { Database } from '../db/schema.js';
@@ -203,8 +202,7 @@ export class RegistryService {
   // ---- uploads ------------------------------------------------------------------------------
 
   async startUpload(repository: string): Promise<UploadProgress> {
-    const id = randomUUID();
-    await this.blobs.createUpload(id);
+    const id = await this.blobs.createUpload();
     try {
       await this.store.transaction(async (trx) => {
         await this.store.createUpload(trx, id, repository, this.clock());
@@ -235,8 +233,7 @@ export class RegistryService {
   /** Stores a small blob Palisade itself produces (e.g. an SBOM), verified like any upload. */
   async putBlob(repository: string, bytes: Buffer): Promise<{ digest: string; size: number }> {
     const digest = digestOf(bytes);
-    const id = randomUUID();
-    await this.blobs.createUpload(id);
+    const id = await this.blobs.createUpload();
     try {
       await this.appendBytes(id, 0, Readable.from([bytes]), bytes.length);
       await this.commitBlob(repository, id, digest, false);
@@ -255,8 +252,7 @@ export class RegistryService {
   ): Promise<string> {
     const digest = this.parseDigest(digestValue).digest;
     this.checkDeclaredLength(contentLength);
-    const id = randomUUID();
-    await this.blobs.createUpload(id);
+    const id = await this.blobs.createUpload();
     try {
       await this.appendBytes(id, 0, body, contentLength);
       return await this.commitBlob(repository, id, digest, false);

@@ -123,7 +123,13 @@ export async function snapshot(test: TestServer): Promise<string> {
       .map((r) => JSON.stringify(r, (_k, v: unknown) => (Buffer.isBuffer(v) ? digestOf(v) : v)))
       .sort();
   }
-  return JSON.stringify({ rows, files: listFiles(join(test.dataDir, 'blobs')) });
+  // Upload sessions as the store lists them: files it made ahead for uploads to come are none.
+  const { blobs } = test.server.registry;
+  const files = listFiles(join(test.dataDir, 'blobs')).filter((file) => !file.startsWith('/uploads/'));
+  for await (const upload of blobs.listUploads()) {
+    files.push(`/uploads/${upload.key}:${await blobs.uploadSize(upload.key)}`);
+  }
+  return JSON.stringify({ rows, files: files.sort() });
 }
 
 function listFiles(dir: string): string[] {

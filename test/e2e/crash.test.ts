@@ -231,7 +231,10 @@ function bytesUnder(path: string): number {
   }
 }
 
-/** Upload sessions on disk: id → bytes (the data dir belongs to the test). */
+/**
+ * Upload files on disk: id → bytes (the data dir belongs to the test). Empty ones include the
+ * files the store makes ahead for uploads to come, so new uploads are told by their bytes.
+ */
 function uploadsOnDisk(dataDir: string): Map<string, number> {
   const base = uploadsRoot(dataDir);
   const sessions = new Map<string, number>();
@@ -239,6 +242,11 @@ function uploadsOnDisk(dataDir: string): Map<string, number> {
     if (!id.startsWith('.')) sessions.set(id, bytesUnder(join(base, id)));
   }
   return sessions;
+}
+
+/** The uploads that already hold bytes. */
+function withBytes(uploads: Map<string, number>): Set<string> {
+  return new Set([...uploads].filter(([, size]) => size > 0).map(([id]) => id));
 }
 
 /** Sets the modification time of `path` and everything under it. */
@@ -333,7 +341,7 @@ describe.each(testDialects())('crash safety: kill -9 and restart (%s)', (dialect
     const mono = new Pattern(MONO_BYTES);
     const monoDigest = mono.digest();
     const monoSent: Sent = { bytes: 0 };
-    const before = new Set(uploadsOnDisk(dataDir).keys());
+    const before = withBytes(uploadsOnDisk(dataDir));
     const monolithic = streamRequest(`${s.url}/v2/crash/mono/blobs/uploads/?digest=${monoDigest}`, {
       method: 'POST',
       body: streamBody(mono.bytesFrom(0, 256 * 1024), 5, monoSent),
@@ -522,7 +530,7 @@ describe.each(testDialects())('crash safety: kill -9 and restart (%s)', (dialect
       const bigLayer = layout.images[0]!.layerDigests[0]!;
       let s = await restart({}, true);
       const target = `docker://${registryHost(s)}/crash/skopeo:v1`;
-      const before = new Set(uploadsOnDisk(dataDir).keys());
+      const before = withBytes(uploadsOnDisk(dataDir));
       const copy = skopeo(['copy', '--dest-tls-verify=false', `oci:${layout.dir}:v1`, target]);
       let finished = false;
       void copy.then(
