@@ -1,6 +1,7 @@
 // Registry logic: uploads, blobs, manifests, tags, referrers and listings, independent of HTTP.
 // Blob bytes become durable in the BlobStore first; metadata commits after, in one transaction,
 // so a crash leaves at worst an invisible blob that garbage collection removes.
+import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { AuditInput, AuditRecorder } from '../audit/audit-log.js';
 import type { Database } from '../db/schema.js';
@@ -202,7 +203,8 @@ export class RegistryService {
   // ---- uploads ------------------------------------------------------------------------------
 
   async startUpload(repository: string): Promise<UploadProgress> {
-    const id = await this.blobs.createUpload();
+    const id = randomUUID();
+    await this.blobs.createUpload(id);
     try {
       await this.store.transaction(async (trx) => {
         await this.store.createUpload(trx, id, repository, this.clock());
@@ -233,7 +235,8 @@ export class RegistryService {
   /** Stores a small blob Palisade itself produces (e.g. an SBOM), verified like any upload. */
   async putBlob(repository: string, bytes: Buffer): Promise<{ digest: string; size: number }> {
     const digest = digestOf(bytes);
-    const id = await this.blobs.createUpload();
+    const id = randomUUID();
+    await this.blobs.createUpload(id);
     try {
       await this.appendBytes(id, 0, Readable.from([bytes]), bytes.length);
       await this.commitBlob(repository, id, digest, false);
@@ -252,7 +255,8 @@ export class RegistryService {
   ): Promise<string> {
     const digest = this.parseDigest(digestValue).digest;
     this.checkDeclaredLength(contentLength);
-    const id = await this.blobs.createUpload();
+    const id = randomUUID();
+    await this.blobs.createUpload(id);
     try {
       await this.appendBytes(id, 0, body, contentLength);
       return await this.commitBlob(repository, id, digest, false);

@@ -84,11 +84,8 @@ export interface BlobStore {
   /** Every stored blob digest with its last modification (for garbage collection). */
   list(): AsyncIterable<StoredItem>;
 
-  /**
-   * Creates an empty upload session and returns its id, chosen by the store: unguessable (it
-   * appears in upload URLs) and made of letters, digits and dashes.
-   */
-  createUpload(): Promise<string>;
+  /** Creates an empty upload session. */
+  createUpload(id: string): Promise<void>;
   /** Current byte count of an upload, or undefined when the session does not exist. */
   uploadSize(id: string): Promise<number | undefined>;
   /** Appends bytes at `offset` (must equal the current size); returns the new size. */

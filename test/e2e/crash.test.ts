@@ -231,10 +231,7 @@ function bytesUnder(path: string): number {
   }
 }
 
-/**
- * Upload files on disk: id → bytes (the data dir belongs to the test). Empty ones include the
- * files the store makes ahead for uploads to come, so new uploads are told by their bytes.
- */
+/** Upload sessions on disk: id → bytes (the data dir belongs to the test). */
 function uploadsOnDisk(dataDir: string): Map<string, number> {
   const base = uploadsRoot(dataDir);
   const sessions = new Map<string, number>();
@@ -242,11 +239,6 @@ function uploadsOnDisk(dataDir: string): Map<string, number> {
     if (!id.startsWith('.')) sessions.set(id, bytesUnder(join(base, id)));
   }
   return sessions;
-}
-
-/** The uploads that already hold bytes. */
-function withBytes(uploads: Map<string, number>): Set<string> {
-  return new Set([...uploads].filter(([, size]) => size > 0).map(([id]) => id));
 }
 
 /** Sets the modification time of `path` and everything under it. */
@@ -341,7 +333,7 @@ describe.each(testDialects())('crash safety: kill -9 and restart (%s)', (dialect
     const mono = new Pattern(MONO_BYTES);
     const monoDigest = mono.digest();
     const monoSent: Sent = { bytes: 0 };
-    const before = withBytes(uploadsOnDisk(dataDir));
+    const before = new Set(uploadsOnDisk(dataDir).keys());
     const monolithic = streamRequest(`${s.url}/v2/crash/mono/blobs/uploads/?digest=${monoDigest}`, {
       method: 'POST',
       body: streamBody(mono.bytesFrom(0, 256 * 1024), 5, monoSent),
@@ -530,7 +522,7 @@ describe.each(testDialects())('crash safety: kill -9 and restart (%s)', (dialect
       const bigLayer = layout.images[0]!.layerDigests[0]!;
       let s = await restart({}, true);
       const target = `docker://${registryHost(s)}/crash/skopeo:v1`;
-      const before = withBytes(uploadsOnDisk(dataDir));
+      const before = new Set(uploadsOnDisk(dataDir).keys());
       const copy = skopeo(['copy', '--dest-tls-verify=false', `oci:${layout.dir}:v1`, target]);
       let finished = false;
       void copy.then(

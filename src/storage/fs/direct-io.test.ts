@@ -41,8 +41,8 @@ describe('FsBlobStore direct I/O', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  async function upload(parts: Buffer[]): Promise<{ id: string; size: number }> {
-    const id = await store.createUpload();
+  async function upload(id: string, parts: Buffer[]): Promise<number> {
+    await store.createUpload(id);
     let offset = 0;
     for (const part of parts) {
       // Each part arrives in odd-sized pieces, as a socket delivers them.
@@ -53,19 +53,19 @@ describe('FsBlobStore direct I/O', () => {
       // The file holds exactly what was received: no padding past the end, ever.
       expect(await store.uploadSize(id)).toBe(offset);
     }
-    return { id, size: offset };
+    return offset;
   }
 
   it('writes big appends around the page cache, exact to the byte across unaligned appends', async () => {
     // Starts and ends that fall mid-block, a part smaller than a block, parts spanning buffers.
     const parts = [randomBytes(5000), randomBytes(9 * MiB + 123), randomBytes(10), randomBytes(4 * MiB)];
     const data = Buffer.concat(parts);
-    const { id: unalignedId, size } = await upload(parts);
+    const size = await upload('unaligned', parts);
     expect(size).toBe(data.length);
     const written = store.directIo.bytesWritten;
     // All whole blocks went direct; only the tails of appends (under a block each) did not.
     expect(written).toBeGreaterThan(data.length - parts.length * DIRECT_ALIGNMENT);
-    const { digest } = await store.commit(unalignedId, digestOf(data));
+    const { digest } = await store.commit('unaligned', digestOf(data));
     const hex = digest.slice('sha256:'.length);
     const path = join(root, 'blobs', 'sha256', hex.slice(0, 2), hex);
     expect(statSync(path).size).toBe(data.length);
@@ -74,8 +74,8 @@ describe('FsBlobStore direct I/O', () => {
 
   it('sends big blobs and ranges around the page cache, exact to the byte', async () => {
     const data = randomBytes(13 * MiB + 4097);
-    const { id: sendId } = await upload([data]);
-    const { digest } = await store.commit(sendId, digestOf(data));
+    await upload('send', [data]);
+    const { digest } = await store.commit('send', digestOf(data));
     const ranges = [
       undefined,
       { start: 1, end: 4 * MiB }, // unaligned start, ends one byte into the second buffer
@@ -98,8 +98,8 @@ describe('FsBlobStore direct I/O', () => {
 
   it('sends blobs under 1 MiB through the page cache', async () => {
     const data = randomBytes(MiB - 1);
-    const { id: smallSendId } = await upload([data]);
-    const { digest } = await store.commit(smallSendId, digestOf(data));
+    await upload('small-send', [data]);
+    const { digest } = await store.commit('small-send', digestOf(data));
     const { sink, bytes, finished } = collector();
     await store.sendTo(digest, sink, { ready: () => undefined });
     await finished;
@@ -109,7 +109,7 @@ describe('FsBlobStore direct I/O', () => {
 
   it('rolls a failed append back to its offset after whole blocks went to disk, and continues', async () => {
     const first = randomBytes(3 * MiB + 5);
-    const { id: rollbackId } = await upload([first]);
+    await upload('rollback', [first]);
     let sent = 0;
     const failing = new Readable({
       read() {
@@ -122,21 +122,21 @@ describe('FsBlobStore direct I/O', () => {
         this.push(randomBytes(MiB));
       },
     });
-    await expect(store.append(rollbackId, first.length, failing)).rejects.toThrow(/reset/);
+    await expect(store.append('rollback', first.length, failing)).rejects.toThrow(/reset/);
     expect(store.directIo.bytesWritten).toBeGreaterThan(8 * MiB);
-    expect(await store.uploadSize(rollbackId)).toBe(first.length);
+    expect(await store.uploadSize('rollback')).toBe(first.length);
     const second = randomBytes(2 * MiB + 3);
-    expect(await store.append(rollbackId, first.length, Readable.from([second]))).toBe(
+    expect(await store.append('rollback', first.length, Readable.from([second]))).toBe(
       first.length + second.length,
     );
     const data = Buffer.concat([first, second]);
-    expect((await store.commit(rollbackId, digestOf(data))).size).toBe(data.length);
+    expect((await store.commit('rollback', digestOf(data))).size).toBe(data.length);
   });
 
   it('serves concurrent sends beyond the buffer pool through the page cache', async () => {
     const data = randomBytes(6 * MiB);
-    const { id: busyId } = await upload([data]);
-    const { digest } = await store.commit(busyId, digestOf(data));
+    await upload('busy', [data]);
+    const { digest } = await store.commit('busy', digestOf(data));
     // Slow receivers keep each send's buffers taken while the next ones start.
     const receivers = [collector(5), collector(5), collector(5)];
     await Promise.all(receivers.map(({ sink }) => store.sendTo(digest, sink, { ready: () => undefined })));
@@ -148,8 +148,8 @@ describe('FsBlobStore direct I/O', () => {
 
   it('never reuses the buffers of a failed send, and does not lose them from the pool', async () => {
     const data = randomBytes(6 * MiB);
-    const { id: failingSendId } = await upload([data]);
-    const { digest } = await store.commit(failingSendId, digestOf(data));
+    await upload('failing-send', [data]);
+    const { digest } = await store.commit('failing-send', digestOf(data));
     for (let i = 0; i < 3; i++) {
       let written = 0;
       const sink = new Writable({
@@ -179,9 +179,9 @@ describe('direct I/O modes and probing', () => {
         const store = new FsBlobStore(root, { directIo: mode });
         await store.init();
         const data = randomBytes(5 * MiB);
-        const uId = await store.createUpload();
-        await store.append(uId, 0, Readable.from([data]));
-        const { digest } = await store.commit(uId, digestOf(data));
+        await store.createUpload('u');
+        await store.append('u', 0, Readable.from([data]));
+        const { digest } = await store.commit('u', digestOf(data));
         const { sink, bytes, finished } = collector();
         await store.sendTo(digest, sink, { ready: () => undefined });
         await finished;

@@ -17,7 +17,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
-import { randomUUID, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -33,7 +33,6 @@ import {
   sendDirect,
 } from './direct-io.js';
 import { KeyedMutex } from '../../lib/keyed-mutex.js';
-import { SpareUploads, type SpareUploadsOptions } from './spare-uploads.js';
 import {
   AppendSizeError,
   DigestMismatchError,
@@ -81,8 +80,6 @@ export type DirectIoMode = 'on' | 'writes' | 'off';
 export interface FsBlobStoreOptions {
   /** Default `off`. */
   directIo?: DirectIoMode;
-  /** Empty upload files made ahead by a thread (default on); false makes each as it is needed. */
-  spareUploads?: SpareUploadsOptions | false;
 }
 
 /** Bytes that went to and from the disk with direct I/O, for metrics and tests. */
@@ -127,8 +124,6 @@ export class FsBlobStore implements BlobStore {
   readonly #knownDirs = new Set<string>();
   readonly #uploadLocks = new KeyedMutex();
   readonly #wantDirect: DirectIoMode;
-  readonly #spareOptions: SpareUploadsOptions | false;
-  #spares: SpareUploads | undefined;
   /** Present once init() has found direct I/O to work here. */
   #direct: AlignedBufferPool | undefined;
   readonly #directStats = { bytesWritten: 0, bytesRead: 0 };
@@ -147,15 +142,11 @@ export class FsBlobStore implements BlobStore {
   constructor(root: string, options: FsBlobStoreOptions = {}) {
     this.#root = root;
     this.#wantDirect = options.directIo ?? 'off';
-    this.#spareOptions = options.spareUploads ?? {};
   }
 
   async init(): Promise<void> {
     await mkdir(join(this.#root, 'blobs'), { recursive: true });
     await mkdir(join(this.#root, 'uploads'), { recursive: true });
-    if (this.#spareOptions && !this.#spares) {
-      this.#spares = new SpareUploads(join(this.#root, 'uploads'), this.#spareOptions);
-    }
     if (this.#wantDirect !== 'off' && !this.#direct) {
       const pool = newPool();
       if (pool && (await probeDirectIo(join(this.#root, 'uploads'), pool))) this.#direct = pool;
@@ -318,20 +309,12 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async createUpload(): Promise<string> {
-    const spare = this.#spares?.take();
-    if (spare !== undefined) return spare;
-    // None ready (or no thread): made here. The create stays asynchronous: it takes a journal
-    // handle, which waits while other uploads' fsyncs commit the journal (synchronously, ~0.5 ms
-    // a create on the event loop under a push burst). Closing the new, empty file does not wait.
-    const id = randomUUID();
+  async createUpload(id: string): Promise<void> {
+    // The create stays asynchronous: it takes a journal handle, which waits while other uploads'
+    // fsyncs commit the journal (synchronously, ~0.5 ms a create on the event loop under a push
+    // burst). Closing the new, empty file does not wait.
     closeSync(await openFile(this.#uploadPath(id), 'wx'));
-    return id;
-  }
-
-  /** How many spare upload files are ready (for tests). */
-  get spareUploads(): number {
-    return this.#spares?.size ?? 0;
+    this.#forget(id);
   }
 
   uploadSize(id: string): Promise<number | undefined> {
@@ -585,8 +568,6 @@ export class FsBlobStore implements BlobStore {
   }
 
   async abort(id: string): Promise<boolean> {
-    // A spare not handed out is no session (ids are unguessable; this is belt and braces).
-    if (this.#spares?.has(id)) return false;
     this.#forget(id);
     let path: string;
     try {
@@ -602,7 +583,7 @@ export class FsBlobStore implements BlobStore {
   async *listUploads(): AsyncIterable<StoredItem> {
     const base = join(this.#root, 'uploads');
     for (const id of await readdirOrEmpty(base)) {
-      if (!UPLOAD_ID.test(id) || this.#spares?.has(id)) continue;
+      if (!UPLOAD_ID.test(id)) continue;
       try {
         yield { key: id, modifiedAt: (await stat(join(base, id))).mtime };
       } catch (error) {
@@ -612,8 +593,6 @@ export class FsBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {
-    await this.#spares?.close();
-    this.#spares = undefined;
     const dirs = [...this.#dirFds.values()];
     this.#dirFds.clear();
     for (const fd of dirs) await fd.then(closeFile).catch(() => undefined);
