@@ -7,7 +7,6 @@ import {
   constants,
   createReadStream,
   createWriteStream,
-  fstat,
   fstatSync,
   fsync,
   open as openFd,
@@ -96,14 +95,12 @@ export interface DirectIoStats {
 // Calls the kernel answers from its caches without the filesystem journal (opening an existing
 // file, close, stat, a write of a few pages) are synchronous on that path. Through node's thread
 // pool each cost the event loop more than the call itself on a 2-core VM (the hand-over wakes a
-// pool thread, which preempts the loop; see BENCHMARKS.md, "Small-image push: synchronous
-// metadata calls"). What waits for the disk or the journal (fsync, creating and renaming files,
+// pool thread, which preempts the loop; see BENCHMARKS.md, registry, "Session 8"). What waits for the disk or the journal (fsync, creating and renaming files,
 // big writes, reads) stays asynchronous. The data directory is a local filesystem (remote
 // storage is a BlobStore of its own), so none of these waits on a network.
 const openFile = promisify(openFd);
 const closeFile = promisify(close);
 const syncFile = promisify(fsync);
-const statFile = promisify(fstat);
 const writeFile = promisify(write);
 
 type HashState = { kind: 'inline'; hash: Hash; offset: number } | { kind: 'worker'; offset: number };
@@ -246,18 +243,16 @@ export class FsBlobStore implements BlobStore {
     options: { range?: ByteRange; ready: () => void },
   ): Promise<boolean> {
     const pool = this.#direct!;
-    // Small sends are decided before opening anything: the buffered path opens the file itself.
+    // Decided before opening anything (a blob's content, and so its size, never changes): a
+    // small send, or a missing blob, goes the buffered way, which opens the file itself.
     const known = statSync(path, { throwIfNoEntry: false });
-    if (!known) return false; // the buffered path reports the missing blob
+    if (!known) return false;
     const start = options.range ? options.range.start : 0;
-    if ((options.range ? options.range.end : known.size - 1) + 1 - start < DIRECT_SEND_MIN_BYTES)
-      return false;
+    const end = options.range ? options.range.end : known.size - 1;
+    if (end + 1 - start < DIRECT_SEND_MIN_BYTES) return false;
     const fd = await openDirect(path, constants.O_RDONLY);
     let buffers: Buffer[] | undefined;
     try {
-      const size = (await statFile(fd)).size;
-      const end = options.range ? options.range.end : size - 1;
-      if (end + 1 - start < DIRECT_SEND_MIN_BYTES) return false;
       buffers = pool.take(DIRECT_SEND_BUFFERS);
       if (!buffers) return false;
       options.ready();
