@@ -7,7 +7,12 @@
 // the server's event loop. Run `npx tsx bench/audit.bench.ts --help` for the options.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createServer as createHttpServer, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -85,14 +90,14 @@ Options:
   --delivery-seconds S    seconds of generation per delivery round (default 10)
   --database-url URL      PostgreSQL server to use (default $PALISADE_TEST_DATABASE_URL)
   --skip-postgres         SQLite only
-  --only LIST             comma-separated subset of mutations,interleaved,verify,delivery
+  --only LIST             comma-separated subset of mutations,interleaved,pushes,verify,delivery
                           (default all)
   --json                  print the raw figures as JSON instead of the tables
   -h, --help              show this help
 
 Progress goes to stderr.`;
 
-const PARTS = ['mutations', 'interleaved', 'verify', 'delivery'] as const;
+const PARTS = ['mutations', 'interleaved', 'pushes', 'verify', 'delivery'] as const;
 type Part = (typeof PARTS)[number];
 
 interface Options {
@@ -523,46 +528,213 @@ async function measureInterleaved(
         if (response.statusCode === 201) answered += 1;
       });
     http.on('request', count);
-    const windows: InterleavedFigures['windows'] = [];
     const total = options.warmupSeconds + options.windows * options.windowSeconds;
     progress(`${label}, ${options.windows} windows after ${options.warmupSeconds} s of warm-up …`);
     const load = mutationLoad(resources, bench, manifests, options.connections, total + 1);
+    let switched: { windows: InterleavedFigures['windows']; pairRatios: number[] };
     try {
-      bench.server.audit.recording = true;
-      await sleep(options.warmupSeconds * 1000);
-      for (let i = 0; i < options.windows; i++) {
-        // Pairs alternate which goes first (on/off, off/on, …), so a trend favours neither.
-        const recording = Math.floor(i / 2) % 2 === 0 ? i % 2 === 0 : i % 2 === 1;
-        bench.server.audit.recording = recording;
-        const before = answered;
-        const cpuBefore = process.cpuUsage();
-        const startedAt = performance.now();
-        await sleep(options.windowSeconds * 1000);
-        const seconds = (performance.now() - startedAt) / 1000;
-        const cpu = process.cpuUsage(cpuBefore);
-        const requests = answered - before;
-        windows.push({
-          recording,
-          requestsPerSecond: requests / seconds,
-          cpuMicrosPerRequest: (cpu.user + cpu.system) / Math.max(requests, 1),
-        });
-      }
+      switched = await switchAuditing(bench, options, () => answered);
     } finally {
-      bench.server.audit.recording = true;
       await load;
       http.off('request', count);
     }
-    const pairRatios: number[] = [];
-    for (let i = 0; i + 1 < windows.length; i += 2) {
-      const [a, b] = [windows[i]!, windows[i + 1]!];
-      const on = a.recording ? a : b;
-      const off = a.recording ? b : a;
-      pairRatios.push(on.requestsPerSecond / off.requestsPerSecond);
-    }
+    const { windows, pairRatios } = switched;
     const figures = { windows, pairRatios, ratio: median(pairRatios) ?? 0 };
     progress(
       `${label}: on/off per pair ${pairRatios.map((r) => r.toFixed(2)).join(', ')}; median ${figures.ratio.toFixed(2)}`,
     );
+    const check = await verifyStored(bench.server.audit.store);
+    if (!check.ok) throw new Error(`${label}: the chain does not verify: ${JSON.stringify(check.firstBad)}`);
+    return figures;
+  } finally {
+    await stopServer(resources, bench);
+  }
+}
+
+/**
+ * Switches auditing on and off every --window seconds after --warmup seconds, counting what
+ * `answered()` counts per window; pairs alternate which goes first (on/off, off/on, …), so a
+ * trend favours neither. Leaves auditing on.
+ */
+async function switchAuditing(
+  bench: BenchServer,
+  options: Options,
+  answered: () => number,
+): Promise<{ windows: InterleavedFigures['windows']; pairRatios: number[] }> {
+  const windows: InterleavedFigures['windows'] = [];
+  try {
+    bench.server.audit.recording = true;
+    await sleep(options.warmupSeconds * 1000);
+    for (let i = 0; i < options.windows; i++) {
+      const recording = Math.floor(i / 2) % 2 === 0 ? i % 2 === 0 : i % 2 === 1;
+      bench.server.audit.recording = recording;
+      const before = answered();
+      const cpuBefore = process.cpuUsage();
+      const startedAt = performance.now();
+      await sleep(options.windowSeconds * 1000);
+      const seconds = (performance.now() - startedAt) / 1000;
+      const cpu = process.cpuUsage(cpuBefore);
+      const requests = answered() - before;
+      windows.push({
+        recording,
+        requestsPerSecond: requests / seconds,
+        cpuMicrosPerRequest: (cpu.user + cpu.system) / Math.max(requests, 1),
+      });
+    }
+  } finally {
+    bench.server.audit.recording = true;
+  }
+  const pairRatios: number[] = [];
+  for (let i = 0; i + 1 < windows.length; i += 2) {
+    const [a, b] = [windows[i]!, windows[i + 1]!];
+    const on = a.recording ? a : b;
+    const off = a.recording ? b : a;
+    pairRatios.push(on.requestsPerSecond / off.requestsPerSecond);
+  }
+  return { windows, pairRatios };
+}
+
+/**
+ * The load generator of the image-push measurement, in a process of its own: reads its options as
+ * JSON on stdin (the token stays out of process lists), pushes images — a random 1 KiB layer and
+ * a config (monolithic POSTs) and an OCI manifest under a new tag — from \`concurrency\` loops
+ * until \`seconds\` have passed, and prints {images, failures} as JSON.
+ */
+const PUSH_RUNNER = `
+const { createHash, randomBytes } = require('node:crypto');
+let input = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => (input += chunk));
+process.stdin.on('end', async () => {
+  const { baseUrl, token, repository, concurrency, seconds, tagPrefix } = JSON.parse(input);
+  const authorization = 'Bearer ' + token;
+  const sha256 = (data) => 'sha256:' + createHash('sha256').update(data).digest('hex');
+  const expect = async (response, status, what) => {
+    const body = await response.text();
+    if (response.status !== status) throw new Error(what + ': HTTP ' + response.status + ' ' + body.slice(0, 300));
+  };
+  const pushBlob = async (data) => {
+    const digest = sha256(data);
+    const response = await fetch(baseUrl + '/v2/' + repository + '/blobs/uploads/?digest=' + digest, {
+      method: 'POST', headers: { authorization, 'content-type': 'application/octet-stream' }, body: data,
+    });
+    await expect(response, 201, 'POST blob');
+    return { digest, size: data.length };
+  };
+  const deadline = performance.now() + seconds * 1000;
+  let next = 0, images = 0, failures = 0, firstError;
+  const loop = async () => {
+    while (performance.now() < deadline) {
+      const tag = tagPrefix + next++;
+      try {
+        const layer = await pushBlob(randomBytes(1024));
+        const config = await pushBlob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux',
+          rootfs: { type: 'layers', diff_ids: [layer.digest] } })));
+        const manifest = JSON.stringify({ schemaVersion: 2, mediaType: '${OCI_MANIFEST}',
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }] });
+        const response = await fetch(baseUrl + '/v2/' + repository + '/manifests/' + tag, {
+          method: 'PUT', headers: { authorization, 'content-type': '${OCI_MANIFEST}' }, body: manifest,
+        });
+        await expect(response, 201, 'PUT manifest');
+        images += 1;
+      } catch (error) {
+        failures += 1;
+        firstError ??= String(error && error.message || error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  process.stdout.write(JSON.stringify({ images, failures, firstError }));
+});`;
+
+/** Concurrent image pushes of the image-push measurement (Node fetch shares the two cores). */
+const PUSH_CONCURRENCY = 8;
+
+function runPushes(
+  resources: Resources,
+  input: Record<string, unknown>,
+): Promise<{ images: number; failures: number; firstError?: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', PUSH_RUNNER], { stdio: ['pipe', 'pipe', 'pipe'] });
+    resources.children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      resources.children.delete(child);
+      try {
+        if (code !== 0) throw new Error(`exited with ${code}`);
+        resolve(JSON.parse(stdout) as { images: number; failures: number; firstError?: string });
+      } catch (error) {
+        reject(new Error(`the image pusher failed (${String(error)}): ${stderr.slice(-1000)}`));
+      }
+    });
+    child.stdin.end(JSON.stringify(input));
+  });
+}
+
+/** What the image-push measurement found. */
+interface PushFigures extends InterleavedFigures {
+  /** Audit events per image pushed while auditing was on. */
+  eventsPerImage: number;
+}
+
+/**
+ * A registry's everyday mutations, image pushes (two blobs and a manifest with its tag: three
+ * requests, four events), with auditing switched on and off on one server as in
+ * measureInterleaved. The manifest PUT alone (parts 1 and 1b) is the worst case for auditing's
+ * share: it does the least work per event.
+ */
+async function measurePushes(options: Options, resources: Resources, dialect: Dialect): Promise<PushFigures> {
+  const label = `${DIALECT_TITLES[dialect]}: image pushes, auditing switched every ${options.windowSeconds} s`;
+  const bench = await startServer(resources, dialect, 'pushes');
+  try {
+    // One image first, to count what a push records.
+    const seqBefore = await headSeq(bench);
+    await pushImage(bench, 'calibration');
+    await settle(bench);
+    const eventsPerImage = (await headSeq(bench)) - seqBefore;
+    const http = bench.server.app.server;
+    let images = 0;
+    const count = (request: IncomingMessage, response: ServerResponse) => {
+      if (request.method !== 'PUT' || !request.url?.includes('/manifests/')) return;
+      response.once('finish', () => {
+        if (response.statusCode === 201) images += 1;
+      });
+    };
+    http.on('request', count);
+    const total = options.warmupSeconds + options.windows * options.windowSeconds;
+    progress(
+      `${label}, ${PUSH_CONCURRENCY} pushing at once, ${options.windows} windows after ${options.warmupSeconds} s of warm-up …`,
+    );
+    const load = runPushes(resources, {
+      baseUrl: bench.baseUrl,
+      token: bench.token,
+      repository: REPOSITORY,
+      concurrency: PUSH_CONCURRENCY,
+      seconds: total + 1,
+      tagPrefix: 'p',
+    });
+    let switched: { windows: InterleavedFigures['windows']; pairRatios: number[] };
+    try {
+      switched = await switchAuditing(bench, options, () => images);
+    } finally {
+      await load.catch(() => undefined);
+      http.off('request', count);
+    }
+    const pushed = await load;
+    if (pushed.failures > 0) {
+      throw new Error(`${label}: ${pushed.failures} pushes failed, the first: ${pushed.firstError}`);
+    }
+    const { windows, pairRatios } = switched;
+    const figures: PushFigures = { windows, pairRatios, ratio: median(pairRatios) ?? 0, eventsPerImage };
+    progress(
+      `${label}: on/off per pair ${pairRatios.map((r) => r.toFixed(2)).join(', ')}; median ${figures.ratio.toFixed(2)}`,
+    );
+    await settle(bench);
     const check = await verifyStored(bench.server.audit.store);
     if (!check.ok) throw new Error(`${label}: the chain does not verify: ${JSON.stringify(check.firstBad)}`);
     return figures;
@@ -1107,6 +1279,7 @@ interface DialectResults {
   dialect: Dialect;
   mutations?: MutationRound[];
   interleaved?: InterleavedFigures;
+  pushes?: PushFigures;
   verify?: VerifyResults;
   delivery?: DeliveryFigures[];
 }
@@ -1121,6 +1294,11 @@ interface DialectSummary {
   interleavedRatio?: number;
   interleavedPairs?: number[];
   interleavedCpu?: { on: number | undefined; off: number | undefined };
+  pushesRatio?: number;
+  pushesPairs?: number[];
+  pushesOffPerSecond?: number;
+  pushesOnPerSecond?: number;
+  eventsPerImage?: number;
   offCpuMicros?: number;
   onCpuMicros?: number;
   offP99Ms?: number;
@@ -1159,6 +1337,15 @@ function summarize(results: DialectResults): DialectSummary {
       on: median(results.interleaved.windows.filter((w) => w.recording).map((w) => w.cpuMicrosPerRequest)),
       off: median(results.interleaved.windows.filter((w) => !w.recording).map((w) => w.cpuMicrosPerRequest)),
     },
+    pushesRatio: results.pushes?.ratio,
+    pushesPairs: results.pushes?.pairRatios,
+    pushesOffPerSecond:
+      results.pushes &&
+      median(results.pushes.windows.filter((w) => !w.recording).map((w) => w.requestsPerSecond)),
+    pushesOnPerSecond:
+      results.pushes &&
+      median(results.pushes.windows.filter((w) => w.recording).map((w) => w.requestsPerSecond)),
+    eventsPerImage: results.pushes?.eventsPerImage,
     offCpuMicros: med(m, (r) => r.off.serverCpuMicrosPerRequest),
     onCpuMicros: med(m, (r) => r.on.serverCpuMicrosPerRequest),
     offP99Ms: med(m, (r) => r.off.p99Ms),
@@ -1250,6 +1437,21 @@ function table(summaries: [Dialect, DialectSummary][], options: Options): string
       ),
     );
   }
+  if (options.parts.has('pushes')) {
+    lines.push(
+      row(
+        `image pushes (2 blobs + manifest), ${PUSH_CONCURRENCY} at once, auditing off → on (images/s)`,
+        (s) => `${number(s.pushesOffPerSecond, 1)} → ${number(s.pushesOnPerSecond, 1)}`,
+      ),
+      row('audit events per image pushed', (s) => number(s.eventsPerImage)),
+      atLeast(
+        `image pushes, auditing on / off, one server switching every ${options.windowSeconds} s`,
+        (s) => s.pushesRatio,
+        TARGET_ON_OFF,
+        2,
+      ),
+    );
+  }
   if (options.parts.has('verify')) {
     lines.push(
       row(`append, ${FILL_BATCH} per transaction (events/s)`, (s) => number(s.fillPerSecond)),
@@ -1304,6 +1506,7 @@ async function run(options: Options, resources: Resources): Promise<void> {
       result.mutations = await measureMutations(options, resources, dialect);
     if (options.parts.has('interleaved'))
       result.interleaved = await measureInterleaved(options, resources, dialect);
+    if (options.parts.has('pushes')) result.pushes = await measurePushes(options, resources, dialect);
     if (options.parts.has('verify')) result.verify = await measureVerify(options, resources, dialect);
     if (options.parts.has('delivery')) result.delivery = await measureDelivery(options, resources, dialect);
   }
@@ -1354,6 +1557,18 @@ async function run(options: Options, resources: Resources): Promise<void> {
               '; ',
             )}. One server and database per dialect, one load of ${options.connections} connections; auditing ` +
             `switched every ${options.windowSeconds} s after ${options.warmupSeconds} s of warm-up, pairs alternating which goes first.`,
+        ]
+      : []),
+    ...(options.parts.has('pushes')
+      ? [
+          `Image pushes on/off per window pair: ${summaries
+            .map(
+              ([dialect, s]) =>
+                `${DIALECT_TITLES[dialect]} ${(s.pushesPairs ?? []).map((r) => r.toFixed(2)).join(', ')}`,
+            )
+            .join(
+              '; ',
+            )}. One server per dialect, ${PUSH_CONCURRENCY} Node fetch loops in a process of their own.`,
         ]
       : []),
     ...(sizes
