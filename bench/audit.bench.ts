@@ -44,6 +44,8 @@ const FILL_BATCH = 1000;
 const DELIVERY_TYPE = 'dev.palisade.bench.event.created.v1';
 /** Recordings the delivery generator lets wait at once (the PostgreSQL pool holds 10 connections). */
 const DELIVERY_IN_FLIGHT = 8;
+/** Concurrent image pushes of the image-push measurement (Node fetch shares the two cores). */
+const PUSH_CONCURRENCY = 8;
 /** How long to wait for the last delivery once generation has stopped. */
 const DELIVERY_DRAIN_MS = 60_000;
 const DIALECT_TITLES: Record<Dialect, string> = { sqlite: 'SQLite', postgres: 'PostgreSQL' };
@@ -59,6 +61,10 @@ Measures the audit log (issue #4) on SQLite, then on PostgreSQL when PALISADE_TE
      a fresh database and server per variant and round, the order alternating per round; the
      on/off ratio of the medians against the target ≥ ${TARGET_ON_OFF}. audit.recordPulls stays at its
      default (on); no GET runs during the load;
+  1b. image pushes with auditing switched on and off on one server (as the interleaved part of
+     1 does for the PUT): ${PUSH_CONCURRENCY} loops in a child process push images — a random 1 KiB layer and a
+     config by monolithic POST, then an OCI manifest under a new tag: three requests and four
+     events per image — and images/s per window pair give the on/off ratio;
   2. chain verification: --events realistic registry events are appended (recordMany, ${FILL_BATCH}
      per transaction, a signed checkpoint every ${FILL_BATCH} as the server's defaults would write),
      then verifyStored() is timed (the server-side check, reading the database), and so is the
@@ -647,9 +653,6 @@ process.stdin.on('end', async () => {
   await Promise.all(Array.from({ length: concurrency }, loop));
   process.stdout.write(JSON.stringify({ images, failures, firstError }));
 });`;
-
-/** Concurrent image pushes of the image-push measurement (Node fetch shares the two cores). */
-const PUSH_CONCURRENCY = 8;
 
 function runPushes(
   resources: Resources,
