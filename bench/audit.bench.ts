@@ -544,17 +544,26 @@ async function measureInterleaved(
       await load;
       http.off('request', count);
     }
-    const { windows, pairRatios } = switched;
-    const figures = { windows, pairRatios, ratio: median(pairRatios) ?? 0 };
-    progress(
-      `${label}: on/off per pair ${pairRatios.map((r) => r.toFixed(2)).join(', ')}; median ${figures.ratio.toFixed(2)}`,
-    );
-    const check = await verifyStored(bench.server.audit.store);
-    if (!check.ok) throw new Error(`${label}: the chain does not verify: ${JSON.stringify(check.firstBad)}`);
-    return figures;
+    return await concludeSwitching(bench, label, switched);
   } finally {
     await stopServer(resources, bench);
   }
+}
+
+/** The ratio of a switching measurement, reported, once the chain it wrote is checked. */
+async function concludeSwitching(
+  bench: BenchServer,
+  label: string,
+  { windows, pairRatios }: { windows: InterleavedFigures['windows']; pairRatios: number[] },
+): Promise<InterleavedFigures> {
+  const figures = { windows, pairRatios, ratio: median(pairRatios) ?? 0 };
+  progress(
+    `${label}: on/off per pair ${pairRatios.map((r) => r.toFixed(2)).join(', ')}; median ${figures.ratio.toFixed(2)}`,
+  );
+  await settle(bench);
+  const check = await verifyStored(bench.server.audit.store);
+  if (!check.ok) throw new Error(`${label}: the chain does not verify: ${JSON.stringify(check.firstBad)}`);
+  return figures;
 }
 
 /**
@@ -732,15 +741,7 @@ async function measurePushes(options: Options, resources: Resources, dialect: Di
     if (pushed.failures > 0) {
       throw new Error(`${label}: ${pushed.failures} pushes failed, the first: ${pushed.firstError}`);
     }
-    const { windows, pairRatios } = switched;
-    const figures: PushFigures = { windows, pairRatios, ratio: median(pairRatios) ?? 0, eventsPerImage };
-    progress(
-      `${label}: on/off per pair ${pairRatios.map((r) => r.toFixed(2)).join(', ')}; median ${figures.ratio.toFixed(2)}`,
-    );
-    await settle(bench);
-    const check = await verifyStored(bench.server.audit.store);
-    if (!check.ok) throw new Error(`${label}: the chain does not verify: ${JSON.stringify(check.firstBad)}`);
-    return figures;
+    return { ...(await concludeSwitching(bench, label, switched)), eventsPerImage };
   } finally {
     await stopServer(resources, bench);
   }
