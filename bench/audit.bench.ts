@@ -394,9 +394,13 @@ interface AutocannonResult {
   statusCodeStats?: Record<string, { count: number }>;
 }
 
-function runAutocannon(resources: Resources, options: Record<string, unknown>): Promise<AutocannonResult> {
+/**
+ * Runs a load generator's program in a process of its own, its input as JSON on stdin (tokens stay
+ * out of process lists), and parses the JSON it prints.
+ */
+function runScript<T>(resources: Resources, source: string, input: unknown, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', AUTOCANNON_RUNNER], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', source], { stdio: ['pipe', 'pipe', 'pipe'] });
     resources.children.add(child);
     let stdout = '';
     let stderr = '';
@@ -405,18 +409,19 @@ function runAutocannon(resources: Resources, options: Record<string, unknown>): 
     child.on('error', reject);
     child.on('close', (code) => {
       resources.children.delete(child);
-      if (code !== 0) {
-        reject(new Error(`autocannon exited with ${code}: ${stderr.slice(-1000)}`));
-        return;
-      }
       try {
-        resolve(JSON.parse(stdout) as AutocannonResult);
-      } catch {
-        reject(new Error(`autocannon printed no result: ${stderr.slice(-1000)}`));
+        if (code !== 0) throw new Error(`exited with ${code}`);
+        resolve(JSON.parse(stdout) as T);
+      } catch (error) {
+        reject(new Error(`${what} failed (${String(error)}): ${stderr.slice(-1000)}`));
       }
     });
-    child.stdin.end(JSON.stringify(options));
+    child.stdin.end(JSON.stringify(input));
   });
+}
+
+function runAutocannon(resources: Resources, options: Record<string, unknown>): Promise<AutocannonResult> {
+  return runScript<AutocannonResult>(resources, AUTOCANNON_RUNNER, options, 'autocannon');
 }
 
 interface MutationFigures {
@@ -667,25 +672,7 @@ function runPushes(
   resources: Resources,
   input: Record<string, unknown>,
 ): Promise<{ images: number; failures: number; firstError?: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', PUSH_RUNNER], { stdio: ['pipe', 'pipe', 'pipe'] });
-    resources.children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resources.children.delete(child);
-      try {
-        if (code !== 0) throw new Error(`exited with ${code}`);
-        resolve(JSON.parse(stdout) as { images: number; failures: number; firstError?: string });
-      } catch (error) {
-        reject(new Error(`the image pusher failed (${String(error)}): ${stderr.slice(-1000)}`));
-      }
-    });
-    child.stdin.end(JSON.stringify(input));
-  });
+  return runScript(resources, PUSH_RUNNER, input, 'the image pusher');
 }
 
 /** What the image-push measurement found. */
