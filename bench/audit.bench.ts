@@ -542,7 +542,7 @@ async function measureInterleaved(
     const total = options.warmupSeconds + options.windows * options.windowSeconds;
     progress(`${label}, ${options.windows} windows after ${options.warmupSeconds} s of warm-up …`);
     const load = mutationLoad(resources, bench, manifests, options.connections, total + 1);
-    let switched: { windows: InterleavedFigures['windows']; pairRatios: number[] };
+    let switched: Switched;
     try {
       switched = await switchAuditing(bench, options, () => answered);
     } finally {
@@ -555,11 +555,14 @@ async function measureInterleaved(
   }
 }
 
+/** What a switching measurement counted: its windows, and on/off per adjacent pair. */
+type Switched = Pick<InterleavedFigures, 'windows' | 'pairRatios'>;
+
 /** The ratio of a switching measurement, reported, once the chain it wrote is checked. */
 async function concludeSwitching(
   bench: BenchServer,
   label: string,
-  { windows, pairRatios }: { windows: InterleavedFigures['windows']; pairRatios: number[] },
+  { windows, pairRatios }: Switched,
 ): Promise<InterleavedFigures> {
   const figures = { windows, pairRatios, ratio: median(pairRatios) ?? 0 };
   progress(
@@ -580,7 +583,7 @@ async function switchAuditing(
   bench: BenchServer,
   options: Options,
   answered: () => number,
-): Promise<{ windows: InterleavedFigures['windows']; pairRatios: number[] }> {
+): Promise<Switched> {
   const windows: InterleavedFigures['windows'] = [];
   try {
     bench.server.audit.recording = true;
@@ -717,7 +720,7 @@ async function measurePushes(options: Options, resources: Resources, dialect: Di
       seconds: total + 1,
       tagPrefix: 'p',
     });
-    let switched: { windows: InterleavedFigures['windows']; pairRatios: number[] };
+    let switched: Switched;
     try {
       switched = await switchAuditing(bench, options, () => images);
     } finally {
